@@ -1,0 +1,76 @@
+"""Phantoms: deterministic, truth consistent with the image, valid DICOM geometry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+
+from training.phantoms import brain_mr, chest_ct, write_dicom_series, write_truth
+
+
+def test_chest_ct_is_deterministic_by_seed() -> None:
+    a = chest_ct(11, size=96, slices=24)
+    b = chest_ct(11, size=96, slices=24)
+    c = chest_ct(12, size=96, slices=24)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.label, b.label)
+    assert not np.array_equal(a.image, c.image)
+
+
+def test_chest_ct_anatomy_and_nodules() -> None:
+    ph = chest_ct(3, size=128, slices=40, n_lesions=3, min_diameter_mm=6.0)
+    assert ph.image.dtype == np.int16 and ph.label.dtype == np.uint8
+    assert ph.image.shape == ph.label.shape == (40, 128, 128)
+    assert 0.6 <= ph.spacing[1] == ph.spacing[2] <= 0.9 and 0.625 <= ph.spacing[0] <= 2.5
+    assert ph.image[:, 2, 2].mean() < -900  # air outside the body
+    assert (ph.image > 300).any()  # bone
+    assert ((ph.image > -950) & (ph.image < -750)).mean() > 0.05  # lung parenchyma
+    assert len(ph.lesions) >= 1
+    assert set(np.unique(ph.label)) == {0, *[les.id for les in ph.lesions]}
+    for les in ph.lesions:
+        z, y, x = les.center_voxel
+        assert ph.label[z, y, x] == les.id or (ph.label == les.id).sum() > 0
+        inside = ph.image[ph.label == les.id].mean()
+        assert inside > -800  # nodules are denser than the lung around them
+        assert les.kind in ("solid", "part-solid", "ground-glass")
+
+
+def test_full_size_defaults_cover_the_chest() -> None:
+    ph = chest_ct(5, size=64)
+    assert abs(ph.image.shape[0] * ph.spacing[0] - 300) < 3
+
+
+def test_brain_mr_has_hyperintense_lesions() -> None:
+    ph = brain_mr(4, size=96, slices=48, n_lesions=3)
+    assert ph.modality == "MR" and len(ph.lesions) >= 1
+    brain = ph.image[ph.image > 300]
+    lesion = ph.image[ph.label > 0]
+    assert lesion.mean() > np.median(brain) * 1.3
+
+
+def test_dicom_series_geometry_and_truth(tmp_path: Path) -> None:
+    ph = chest_ct(8, size=64, slices=12, n_lesions=1)
+    paths = write_dicom_series(ph, tmp_path / "dicom", patient_id="P1", patient_name="Doe^J",
+                               accession="A1")
+    assert len(paths) == 12
+    first, last = pydicom.dcmread(paths[0]), pydicom.dcmread(paths[-1])
+    assert first.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    assert first.SOPClassUID == pydicom.uid.CTImageStorage
+    assert first.FrameOfReferenceUID == last.FrameOfReferenceUID
+    assert first.SeriesInstanceUID == last.SeriesInstanceUID
+    assert first.SOPInstanceUID != last.SOPInstanceUID
+    assert [int(first.InstanceNumber), int(last.InstanceNumber)] == [1, 12]
+    assert float(last.ImagePositionPatient[2]) - float(first.ImagePositionPatient[2]) == \
+        np.float64(float(first.SliceThickness)) * 11 or abs(
+            float(last.ImagePositionPatient[2]) - float(first.ImagePositionPatient[2])
+            - ph.spacing[0] * 11) < 1e-3
+    hu = first.pixel_array * float(first.RescaleSlope) + float(first.RescaleIntercept)
+    assert np.array_equal(hu.astype(np.int16), np.clip(ph.image[0], -1024, 3071))
+    write_truth(ph, tmp_path)
+    doc = json.loads((tmp_path / "lesions.json").read_text())
+    assert doc["lesions"][0]["id"] == 1
+    lab = np.asarray(nib.load(tmp_path / "label.nii.gz").dataobj)
+    assert np.array_equal(lab.transpose(2, 1, 0), ph.label)
