@@ -1,0 +1,1 @@
+"""Nodus web application: the only package that imports Django."""

@@ -1,0 +1,60 @@
+"""`GET /healthz`: state of database, broker, channel layer and workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+
+def _database() -> dict[str, Any]:
+    with connection.cursor() as cur:
+        cur.execute("select 1")
+        cur.fetchone()
+    return {"ok": True, "vendor": connection.vendor}
+
+
+def _broker() -> dict[str, Any]:
+    from webapp.config.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+    return {"ok": True}
+
+
+def _channel_layer() -> dict[str, Any]:
+    layer = get_channel_layer()
+    if layer is None:
+        return {"ok": False, "error": "no channel layer configured"}
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.send)(channel, {"type": "health.ping"})
+    msg = async_to_sync(layer.receive)(channel)
+    return {"ok": msg.get("type") == "health.ping"}
+
+
+def _workers() -> dict[str, Any]:
+    from webapp.config.celery import app
+
+    replies = app.control.inspect(timeout=1.0).active_queues() or {}
+    queues = sorted({q["name"] for qs in replies.values() for q in qs})
+    return {"ok": bool(replies), "count": len(replies), "queues": queues}
+
+
+CHECKS = {"database": _database, "broker": _broker, "channel_layer": _channel_layer, "workers": _workers}
+# Workers being down degrades the service (jobs wait) but the web tier itself is healthy.
+CRITICAL = {"database", "broker", "channel_layer"}
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    result: dict[str, Any] = {}
+    for name, check in CHECKS.items():
+        try:
+            result[name] = check()
+        except Exception as exc:  # noqa: BLE001 - each dependency reports its own failure
+            result[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    ok = all(result[name]["ok"] for name in CRITICAL)
+    result["status"] = "ok" if ok and result["workers"]["ok"] else ("degraded" if ok else "down")
+    return JsonResponse(result, status=200 if ok else 503)

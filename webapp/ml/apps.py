@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MlConfig(AppConfig):
+    name = "webapp.ml"
+    label = "ml"
