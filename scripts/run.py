@@ -18,6 +18,11 @@ HOST = os.environ.get("NODUS_HOST", "127.0.0.1")
 PORT = os.environ.get("NODUS_PORT", "8000")
 
 
+def spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    # Own session: Ctrl-C reaches only this orchestrator, which then stops children in order.
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+
+
 def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
@@ -58,15 +63,14 @@ def main() -> int:
         if "register_starter_models" in commands:
             manage("register_starter_models", env=env)
         celery = [PY, "-m", "celery", "-A", "webapp.config"]
-        children.append(subprocess.Popen(
-            [PY, "-m", "daphne", "-b", HOST, "-p", PORT, "webapp.config.asgi:application"],
-            cwd=ROOT, env=env))
-        children.append(subprocess.Popen(
+        children.append(spawn(
+            [PY, "-m", "daphne", "-b", HOST, "-p", PORT, "webapp.config.asgi:application"], env))
+        children.append(spawn(
             [*celery, "worker", "-Q", "default,gpu", "--concurrency", "1", "-l", "INFO",
-             "-n", "nodus@%h"], cwd=ROOT, env=env))
-        children.append(subprocess.Popen([*celery, "beat", "-l", "INFO"], cwd=ROOT, env=env))
+             "-n", "nodus@%h"], env))
+        children.append(spawn([*celery, "beat", "-l", "INFO"], env))
         if "dicom_scp" in commands:
-            children.append(subprocess.Popen([PY, "manage.py", "dicom_scp"], cwd=ROOT, env=env))
+            children.append(spawn([PY, "manage.py", "dicom_scp"], env))
         print(
             f"\nNodus is running at http://{HOST}:{PORT}/  (ready in {time.time() - t0:.1f}s)\n"
             "Demo logins (password nodus-demo): admin, annotator, reviewer\n"

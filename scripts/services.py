@@ -43,7 +43,7 @@ def start(*, database: str = "nodus") -> Embedded:
 
         DATA.mkdir(parents=True, exist_ok=True)
         pg = pgserver.get_server(str(DATA / "pg"), cleanup_mode="stop")
-        if not pg.psql(f"select 1 from pg_database where datname = '{database}';").strip().endswith("1"):
+        if "(1 row)" not in pg.psql(f"select 1 from pg_database where datname = '{database}';"):
             pg.psql(f"create database {database};")
         env["DATABASE_URL"] = pg.get_uri(database)
     if not os.environ.get("REDIS_URL"):
