@@ -13,6 +13,9 @@ admin.site.site_header = "Nodus administration"
 urlpatterns = [
     path("", views.home, name="home"),
     path("studies/", views.studies_page, name="studies"),
+    path("studies/<int:pk>/", views.study_page, name="study"),
+    path("patients/", views.patients_page, name="patients"),
+    path("", include("webapp.labeling.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
