@@ -99,3 +99,21 @@ class TaskFactory(factory.django.DjangoModelFactory):
 
     series = factory.SubFactory(SeriesFactory)
     project = factory.LazyAttribute(lambda o: o.series.study.project)
+
+
+def make_revision(*, task: Task, author: object = None, shape: tuple[int, int, int] = (2, 8, 8)) -> object:
+    """A stored label revision (all zeros) that is the task's head, with one empty finding."""
+    import numpy as np
+
+    from webapp.core.storage import put_content_addressed
+    from webapp.labeling.codec import ENCODING, encode
+    from webapp.labeling.models import Finding, LabelRevision
+
+    blob = encode(np.zeros(shape, dtype=np.uint8))
+    key, digest = put_content_addressed("labels", blob)
+    rev = LabelRevision.objects.create(task=task, author=author, storage_key=key, encoding=ENCODING,
+                                       shape=list(shape), sha256=digest, size=len(blob))
+    Finding.objects.create(task=task, revision=rev, segment=1, label_class="nodule")
+    task.head_revision = rev
+    task.save(update_fields=["head_revision"])
+    return rev

@@ -100,6 +100,11 @@ def test_route_answers_role_as_expected(row: dict[str, str], world: Any) -> None
     from tests.factories import InstanceFactory
 
     world.objects.setdefault("instance", InstanceFactory(series=world["series"]))
+    if "revision" not in world.objects:
+        from tests.factories import make_revision
+
+        world.objects["revision"] = make_revision(task=world["task"])
+        world.objects["finding"] = world.objects["revision"].findings.get()
     world.objects.update(getattr(world, "extra", {}))
     client = client_as(world.users[row["role"]])
     expected = int(row["expected"])

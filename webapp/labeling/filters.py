@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import django_filters as df
 
-from .models import Task
+from .models import Finding, LabelRevision, Task
 
 
 class TaskFilter(df.FilterSet):
@@ -14,3 +14,20 @@ class TaskFilter(df.FilterSet):
     class Meta:
         model = Task
         fields = ["project", "state", "modality", "assignee", "series_instance_uid"]
+
+
+class RevisionFilter(df.FilterSet):
+    class Meta:
+        model = LabelRevision
+        fields = ["task"]
+
+
+class FindingFilter(df.FilterSet):
+    """Findings of the tasks' current (head) revisions, unless `revision` names another one."""
+
+    series_instance_uid = df.CharFilter(field_name="task__series__series_instance_uid")
+    project = df.CharFilter(field_name="task__project__slug")
+
+    class Meta:
+        model = Finding
+        fields = ["task", "revision", "source", "status", "label_class", "series_instance_uid", "project"]

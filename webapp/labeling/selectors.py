@@ -58,3 +58,52 @@ def next_task_for(*, user: Any) -> Task | None:
         .order_by("created", "id")
         .first()
     )
+
+
+def task_for(*, user: Any, pk: int) -> Task:
+    """One task the user may see; NotFound otherwise (existence of others' tasks is hidden)."""
+    from webapp.core.errors import NotFound
+
+    task = tasks_for(user=user).filter(pk=pk).first()
+    if task is None:
+        raise NotFound("task not found")
+    return task
+
+
+def revision_for(*, user: Any, pk: int) -> LabelRevision:
+    from webapp.core.errors import NotFound
+
+    rev = revisions_for(user=user).select_related("task", "task__series", "task__project").filter(pk=pk).first()
+    if rev is None:
+        raise NotFound("revision not found")
+    return rev
+
+
+def series_grid(*, series: Any) -> tuple[int, int, int]:
+    """(slices, rows, columns) of a series: the only shape a label volume of it may have."""
+    from django.db.models import Sum
+
+    frames = series.instances.aggregate(n=Sum("number_of_frames"))["n"] or series.num_instances or 0
+    return int(frames), int(series.rows or 0), int(series.columns or 0)
+
+
+def series_spacing(*, series: Any) -> tuple[float, float, float]:
+    """(slice, row, column) spacing in mm; series.spacing is stored as [row, col, slice]."""
+    sp = series.spacing or [1.0, 1.0, 1.0]
+    row, col, sl = (float(v) for v in (list(sp) + [1.0, 1.0, 1.0])[:3])
+    return sl or 1.0, row or 1.0, col or 1.0
+
+
+def head_findings(*, task: Task) -> QuerySet[Finding]:
+    if task.head_revision_id is None:
+        return Finding.objects.none()
+    return Finding.objects.filter(revision_id=task.head_revision_id).order_by("segment")
+
+
+def load_volume(*, revision: LabelRevision) -> Any:
+    """The revision's label volume as a uint8 numpy array of its shape."""
+    from webapp.core.storage import get_storage
+
+    from .codec import decode
+
+    return decode(get_storage().read(revision.storage_key), tuple(revision.shape))
