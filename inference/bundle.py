@@ -1,0 +1,255 @@
+"""MONAI bundles: load from a directory or zip, validate, and keep everything in memory.
+
+Layout: `configs/metadata.json`, `configs/inference.json`, `models/model.pt`. Only
+`network_def` is instantiated (through monai.bundle.ConfigParser) and its `_target_` must be a
+MONAI network: a bundle is data, so expressions (`$...`) that would run code are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import torch
+
+from .errors import BundleError
+
+MAX_ZIP_BYTES = 512 * 1024**2  # uncompressed; a starter model is a few MB
+METADATA = "configs/metadata.json"
+INFERENCE = "configs/inference.json"
+WEIGHTS = "models/model.pt"
+
+# Preprocessing / postprocessing parameters with defaults; read from inference.json.
+DEFAULTS: dict[str, Any] = {
+    "modality": "CT",
+    "target_spacing": [1.0, 1.0, 1.0],  # (x, y, z) mm after Orientation to RAS
+    "intensity": {"mode": "window", "a_min": -1000.0, "a_max": 400.0},
+    "denoise_sigma": 0.0,  # Gaussian sigma in voxels of the target grid; 0 = off
+    "roi_size": [96, 96, 96],
+    "sw_batch_size": 2,
+    "sw_overlap": 0.25,
+    "sw_mode": "gaussian",
+    "threshold": 0.5,
+    "min_component_mm3": 10.0,
+}
+
+
+@dataclass
+class Bundle:
+    """A validated bundle held in memory (the source directory or zip may go away)."""
+
+    name: str
+    version: str
+    metadata: dict[str, Any]
+    config: dict[str, Any]  # the raw inference.json
+    params: dict[str, Any]  # DEFAULTS overridden by inference.json
+    network: torch.nn.Module
+    source: Path | None = None
+    state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.config["network_def"].get("in_channels", 1))
+
+    @property
+    def out_channels(self) -> int:
+        return int(self.config["network_def"].get("out_channels", 2))
+
+
+def load_bundle(path: Path | str, *, max_zip_bytes: int = MAX_ZIP_BYTES) -> Bundle:
+    """Load and validate a bundle directory or zip; raise BundleError with the reason."""
+    p = Path(path)
+    if not p.exists():
+        raise BundleError(f"bundle not found: {p}")
+    if p.is_dir():
+        return _load_dir(p, source=p)
+    if not zipfile.is_zipfile(p):
+        raise BundleError(f"{p.name}: neither a directory nor a zip file")
+    tmp = Path(tempfile.mkdtemp(prefix="nodus-bundle-"))
+    try:
+        root = _safe_extract(p, tmp, max_zip_bytes)
+        return _load_dir(root, source=p)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _safe_extract(zpath: Path, dest: Path, max_bytes: int) -> Path:
+    """Extract refusing absolute paths, `..`, symlinks, and zip bombs; return the bundle root."""
+    with zipfile.ZipFile(zpath) as zf:
+        infos = zf.infolist()
+        total = 0
+        for info in infos:
+            name = PurePosixPath(info.filename.replace("\\", "/"))
+            if name.is_absolute() or ".." in name.parts or (name.parts and ":" in name.parts[0]):
+                raise BundleError(f"unsafe path in bundle zip: {info.filename!r}")
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise BundleError(f"symlink in bundle zip: {info.filename!r}")
+            total += info.file_size
+            if total > max_bytes:
+                raise BundleError(f"bundle zip expands beyond {max_bytes} bytes")
+        for info in infos:
+            target = dest / info.filename
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+    if (dest / METADATA).exists():
+        return dest
+    subdirs = [d for d in dest.iterdir() if d.is_dir() and (d / METADATA).exists()]
+    if len(subdirs) == 1:
+        return subdirs[0]
+    raise BundleError(f"bundle zip has no {METADATA} at its top level or in one folder")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if path.is_symlink():
+        raise BundleError(f"{path.name} is a symlink")
+    if not path.is_file():
+        raise BundleError(f"missing {path.parent.name}/{path.name}")
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path.name} is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise BundleError(f"{path.name} must hold a JSON object")
+    return doc
+
+
+def _check_no_expressions(node: Any, where: str) -> None:
+    if isinstance(node, str) and node[:1] in ("$", "%"):
+        raise BundleError(f"{where}: expressions are not allowed in network_def ({node[:40]!r})")
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _check_no_expressions(v, f"{where}.{k}")
+    if isinstance(node, list):
+        for i, v in enumerate(node):
+            _check_no_expressions(v, f"{where}[{i}]")
+
+
+def _resolve_params(config: dict[str, Any]) -> dict[str, Any]:
+    params = dict(DEFAULTS)
+    for key, default in DEFAULTS.items():
+        if key not in config:
+            continue
+        value = config[key]
+        if isinstance(default, list):
+            ok = (isinstance(value, list) and len(value) == 3
+                  and all(isinstance(v, int | float) and v > 0 for v in value))
+        elif isinstance(default, dict):
+            ok = isinstance(value, dict) and value.get("mode") in ("window", "percentile")
+        elif isinstance(default, float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            raise BundleError(f"inference.json: bad value for {key!r}: {value!r}")
+        params[key] = value
+    if params["modality"] not in ("CT", "MR"):
+        raise BundleError(f"inference.json: modality must be CT or MR, got {params['modality']!r}")
+    if not 0 <= float(params["sw_overlap"]) < 1 or not 0 < float(params["threshold"]) < 1:
+        raise BundleError("inference.json: sw_overlap must be in [0, 1), threshold in (0, 1)")
+    return params
+
+
+def build_network(config: dict[str, Any]) -> torch.nn.Module:
+    """Instantiate `network_def` via ConfigParser after checking it names a MONAI network."""
+    from monai.bundle import ConfigParser
+
+    net_def = config.get("network_def")
+    if not isinstance(net_def, dict) or "_target_" not in net_def:
+        raise BundleError("inference.json: missing 'network_def' with a '_target_'")
+    _check_no_expressions(net_def, "network_def")
+    target = str(net_def["_target_"])
+    short = target.rsplit(".", 1)[-1]
+    import monai.networks.nets as nets
+
+    if not (target == short or target.startswith("monai.networks.nets.")) or not hasattr(
+            nets, short):
+        raise BundleError(f"network_def._target_ must be a MONAI network, got {target!r}")
+    parser = ConfigParser({"network_def": net_def})
+    try:
+        net = parser.get_parsed_content("network_def")
+    except Exception as exc:  # noqa: BLE001 - any construction failure is a bad bundle
+        raise BundleError(f"cannot build network_def: {exc}") from exc
+    if not isinstance(net, torch.nn.Module):
+        raise BundleError("network_def did not produce a torch module")
+    return net
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if path.is_symlink() or not path.is_file():
+        raise BundleError(f"missing {WEIGHTS}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError,
+            TypeError) as exc:
+        raise BundleError(f"{WEIGHTS} is not a plain tensor state dict: "
+                          f"{str(exc).splitlines()[0][:200]}") from exc
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise BundleError(f"{WEIGHTS} must hold a dict of tensors")
+    return obj
+
+
+def _load_dir(root: Path, *, source: Path) -> Bundle:
+    metadata = _read_json(root / METADATA)
+    config = _read_json(root / INFERENCE)
+    version = metadata.get("version")
+    if not isinstance(version, str) or not version:
+        raise BundleError("metadata.json: missing 'version'")
+    params = _resolve_params(config)
+    net = build_network(config)
+    in_ch = int(config["network_def"].get("in_channels", 1))
+    declared = (metadata.get("network_data_format", {}).get("inputs", {}).get("image", {})
+                .get("num_channels", in_ch))
+    if in_ch != 1 or declared != 1:
+        raise BundleError(f"model expects {in_ch} input channels (metadata says {declared}); "
+                          "Nodus feeds single-channel CT/MR volumes")
+    if int(config["network_def"].get("out_channels", 2)) not in (1, 2):
+        raise BundleError("network out_channels must be 1 (sigmoid) or 2 (softmax)")
+    state = load_state_dict(root / WEIGHTS)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise BundleError(f"weights do not fit network_def: {str(exc)[:300]}") from exc
+    net.eval()
+    return Bundle(
+        name=str(metadata.get("name", root.name)),
+        version=version,
+        metadata=metadata,
+        config=config,
+        params=params,
+        network=net,
+        source=source,
+        state_dict=state,
+    )
+
+
+def write_bundle(
+    out_dir: Path, *, metadata: dict[str, Any], config: dict[str, Any],
+    state_dict: dict[str, torch.Tensor],
+) -> Path:
+    """Write a bundle directory (used by training's export and the starter models)."""
+    out_dir = Path(out_dir)
+    (out_dir / "configs").mkdir(parents=True, exist_ok=True)
+    (out_dir / "models").mkdir(parents=True, exist_ok=True)
+    (out_dir / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
+    (out_dir / INFERENCE).write_text(json.dumps(config, indent=2) + "\n")
+    tmp = out_dir / (WEIGHTS + ".tmp")
+    torch.save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, tmp)
+    tmp.replace(out_dir / WEIGHTS)
+    return out_dir

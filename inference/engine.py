@@ -1,0 +1,186 @@
+"""run_inference: bundle + volume -> label map on the input grid + lesion candidates."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from monai.inferers import sliding_window_inference
+from scipy import ndimage
+
+from .bundle import Bundle
+from .candidates import CONNECTIVITY, Candidate, Component, components_in, paint_candidates
+from .errors import InferenceCancelled, InvalidVolumeError
+from .grid import coarse_to_fine_slices, map_box_back, map_index_back, merge_boxes, resample_region
+from .transforms import prepare
+from .volume import MAX_VOXELS, Volume, validate_volume
+
+ProgressFn = Callable[[float, str], None]
+CancelFn = Callable[[], bool]
+
+_PRE, _SWI = 0.1, 0.9  # progress fraction reached after preprocessing / the network
+
+
+@dataclass
+class InferenceResult:
+    label: np.ndarray  # (z, y, x) uint8 on the input grid; candidate k painted with k
+    candidates: list[Candidate]
+    model_name: str
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "seconds": round(self.seconds, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+def pick_device(device: str | None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast_for(device: torch.device) -> Any:
+    """Mixed precision on CUDA only."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return nullcontext()
+
+
+def count_windows(shape: tuple[int, ...], roi: tuple[int, ...], overlap: float) -> int:
+    """Number of windows monai's sliding_window_inference visits (same scan rule)."""
+    n = 1
+    for size, r in zip(shape, roi, strict=True):
+        if size <= r:
+            continue
+        interval = max(int(r * (1 - overlap)), 1)
+        n *= math.ceil((size - r) / interval) + 1
+    return n
+
+
+class _Predictor:
+    """Wraps the network: progress per window batch and a cancellation point."""
+
+    def __init__(self, net: torch.nn.Module, total: int, report: ProgressFn,
+                 should_cancel: CancelFn | None) -> None:
+        self.net, self.total = net, max(total, 1)
+        self.report, self.should_cancel, self.done = report, should_cancel, 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.should_cancel is not None and self.should_cancel():
+            raise InferenceCancelled("inference cancelled")
+        out = self.net(x)
+        self.done += x.shape[0]
+        self.report(_PRE + (_SWI - _PRE) * min(self.done / self.total, 1.0), "inference")
+        return out
+
+
+def foreground_probability(logits: torch.Tensor) -> torch.Tensor:
+    """(B, C, ...) logits -> (B, 1, ...) foreground probability (softmax or sigmoid)."""
+    logits = logits.float()
+    if logits.shape[1] == 1:
+        return torch.sigmoid(logits)
+    return torch.softmax(logits, dim=1)[:, 1:2]
+
+
+def predict_probability(bundle: Bundle, image: torch.Tensor, device: torch.device,
+                        predictor: Callable[[torch.Tensor], torch.Tensor] | None = None
+                        ) -> np.ndarray:
+    """Sliding-window foreground probability for a (1, z, y, x) preprocessed image."""
+    p = bundle.params
+    roi = tuple(int(v) for v in p["roi_size"])
+    net = bundle.network.to(device).eval()
+    with torch.inference_mode(), autocast_for(device):
+        try:
+            logits = sliding_window_inference(
+                image[None].to(device), roi, int(p["sw_batch_size"]), predictor or net,
+                overlap=float(p["sw_overlap"]), mode=str(p["sw_mode"]), sw_device=device,
+                device=torch.device("cpu"))
+        except RuntimeError as exc:  # e.g. a channel mismatch inside the network
+            raise InvalidVolumeError(f"model failed on this volume: {exc}") from exc
+        prob = foreground_probability(torch.as_tensor(logits))[0, 0]
+    return prob.numpy()
+
+
+def invert_components(prob: np.ndarray, fine_shape: tuple[int, int, int], *, threshold: float,
+                      min_voxels: int) -> list[Component]:
+    """Components of the probability resampled back to the input grid, computed exactly but only
+    where it can reach `threshold` (near coarse voxels that do)."""
+    seeds = ndimage.binary_dilation(prob >= threshold, structure=CONNECTIVITY)
+    labels, _ = ndimage.label(seeds, structure=CONNECTIVITY)
+    boxes = [coarse_to_fine_slices(sl, prob.shape, fine_shape)
+             for sl in ndimage.find_objects(labels) if sl is not None]
+    comps: list[Component] = []
+    for box in merge_boxes(boxes):
+        fine = resample_region(prob, fine_shape, box)
+        comps += components_in(fine, (box[0].start, box[1].start, box[2].start),
+                               threshold=threshold, min_voxels=min_voxels)
+    return comps
+
+
+def run_inference(
+    bundle: Bundle,
+    volume: Volume,
+    *,
+    on_progress: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
+    device: str | None = None,
+    max_voxels: int = MAX_VOXELS,
+) -> InferenceResult:
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def report(fraction: float, stage: str) -> None:
+        if on_progress is not None:
+            on_progress(float(min(max(fraction, 0.0), 1.0)), stage)
+
+    def checkpoint() -> None:
+        if should_cancel is not None and should_cancel():
+            raise InferenceCancelled("inference cancelled")
+
+    validate_volume(volume, max_voxels=max_voxels)
+    report(0.0, "preprocess")
+    checkpoint()
+    params = bundle.params
+    prep = prepare(volume, params, max_voxels=max_voxels)
+    timings["preprocess"] = time.perf_counter() - t0
+    report(_PRE, "inference")
+    checkpoint()
+
+    t1 = time.perf_counter()
+    dev = pick_device(device)
+    roi = tuple(int(v) for v in params["roi_size"])
+    total = count_windows(tuple(prep.image.shape[1:]), roi, float(params["sw_overlap"]))
+    predictor = _Predictor(bundle.network.to(dev), total, report, should_cancel)
+    prob = predict_probability(bundle, prep.image, dev, predictor)
+    timings["sliding_window"] = time.perf_counter() - t1
+    report(_SWI, "postprocess")
+    checkpoint()
+
+    t2 = time.perf_counter()
+    canon = prep.canonical
+    threshold = float(params["threshold"])
+    min_voxels = max(1, int(np.ceil(float(params["min_component_mm3"])
+                                    / float(np.prod(canon.spacing)))))
+    comps = invert_components(prob, canon.shape, threshold=threshold, min_voxels=min_voxels)
+    label_c, cands = paint_candidates(comps, canon.shape, canon.spacing, canon.voxel_to_mm)
+    ro = prep.reorientation
+    label = np.ascontiguousarray(ro.undo(label_c))
+    for c in cands:  # report positions in the caller's array order
+        c.centroid_voxel = tuple(round(v, 2) for v in map_index_back(  # type: ignore[assignment]
+            ro, c.centroid_voxel, volume.shape))
+        c.bbox = map_box_back(ro, c.bbox, volume.shape)
+    timings["invert_and_candidates"] = time.perf_counter() - t2
+    report(1.0, "done")
+    return InferenceResult(label=label, candidates=cands, model_name=f"{bundle.name}:"
+                           f"{bundle.version}", seconds=time.perf_counter() - t0, timings=timings)

@@ -1,0 +1,116 @@
+"""Read DICOM series and NIfTI into a `Volume`; write label maps as NIfTI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from .errors import InvalidVolumeError
+from .volume import MAX_VOXELS, Volume, check_size
+
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def read_dicom_series(paths: Sequence[Path], *, max_voxels: int = MAX_VOXELS) -> Volume:
+    """Stack single-frame slices of one series, sorted along the slice normal, in modality units."""
+    if not paths:
+        raise InvalidVolumeError("no DICOM files given")
+    headers = []
+    for p in paths:
+        try:
+            headers.append((p, pydicom.dcmread(p, stop_before_pixels=True)))
+        except (InvalidDicomError, OSError, ValueError) as exc:
+            raise InvalidVolumeError(f"{Path(p).name}: not a readable DICOM file ({exc})") from exc
+    try:
+        first = headers[0][1]
+        iop = np.array([float(v) for v in first.ImageOrientationPatient])
+        rows, cols = int(first.Rows), int(first.Columns)
+        dy, dx = (float(v) for v in first.PixelSpacing)
+    except (AttributeError, ValueError, TypeError) as exc:
+        raise InvalidVolumeError(f"missing or malformed geometry tags: {exc}") from exc
+    check_size((len(headers), rows, cols), max_voxels)
+    col_dir, row_dir = iop[:3], iop[3:]  # x axis runs along a row (columns), y along a column
+    normal = np.cross(col_dir, row_dir)
+    try:
+        keyed = sorted(
+            ((float(np.dot(normal, [float(v) for v in h.ImagePositionPatient])), p, h)
+             for p, h in headers),
+            key=lambda t: t[0],
+        )
+    except (AttributeError, ValueError, TypeError) as exc:
+        raise InvalidVolumeError(f"missing ImagePositionPatient: {exc}") from exc
+    positions = np.array([k for k, _, _ in keyed])
+    if len(positions) > 1:
+        steps = np.diff(positions)
+        if np.any(steps <= 1e-6):
+            raise InvalidVolumeError("duplicate slice positions in series")
+        dz = float(np.median(steps))
+    else:
+        dz = float(getattr(first, "SliceThickness", 1.0) or 1.0)
+    arr = np.empty((len(keyed), rows, cols), dtype=np.float32)
+    for i, (_, p, h) in enumerate(keyed):
+        if int(h.Rows) != rows or int(h.Columns) != cols:
+            raise InvalidVolumeError("slices of different sizes in one series")
+        ds = pydicom.dcmread(p)
+        px = ds.pixel_array
+        slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
+        intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
+        np.multiply(px, slope, out=arr[i], casting="unsafe")
+        arr[i] += intercept
+    origin = tuple(float(v) for v in keyed[0][2].ImagePositionPatient)
+    direction = np.stack([col_dir, row_dir, normal], axis=1)
+    return Volume(array=arr, spacing=(dz, dy, dx), origin=(origin[0], origin[1], origin[2]),
+                  direction=direction)
+
+
+def read_dicom_dir(directory: Path, *, max_voxels: int = MAX_VOXELS) -> Volume:
+    files = sorted(p for p in Path(directory).rglob("*") if p.is_file())
+    return read_dicom_series(files, max_voxels=max_voxels)
+
+
+def read_nifti(path: Path | str, *, max_voxels: int = MAX_VOXELS) -> Volume:
+    """Load a 3D NIfTI; its RAS affine is converted to the DICOM LPS convention used here."""
+    try:
+        img: Any = nib.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for bad files
+        raise InvalidVolumeError(f"{path}: not a readable NIfTI file ({exc})") from exc
+    shape = tuple(int(s) for s in img.shape)
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) != 3:
+        raise InvalidVolumeError(f"expected a 3D NIfTI, got shape {img.shape}")
+    check_size(shape, max_voxels)
+    data = np.asarray(img.dataobj, dtype=np.float32).reshape(shape)
+    lps = _LPS_TO_RAS @ np.asarray(img.affine, dtype=np.float64)
+    zooms = np.linalg.norm(lps[:3, :3], axis=0)
+    if np.any(zooms <= 0):
+        raise InvalidVolumeError(f"zero spacing in NIfTI affine {zooms}")
+    direction = lps[:3, :3] / zooms
+    return Volume(
+        array=np.ascontiguousarray(data.transpose(2, 1, 0)),
+        spacing=(float(zooms[2]), float(zooms[1]), float(zooms[0])),
+        origin=(float(lps[0, 3]), float(lps[1, 3]), float(lps[2, 3])),
+        direction=direction,
+    )
+
+
+def read_volume(path: Path | str, *, max_voxels: int = MAX_VOXELS) -> Volume:
+    """A DICOM directory or a NIfTI file."""
+    p = Path(path)
+    if p.is_dir():
+        return read_dicom_dir(p, max_voxels=max_voxels)
+    return read_nifti(p, max_voxels=max_voxels)
+
+
+def save_label_nifti(label: np.ndarray, like: Volume, path: Path | str) -> None:
+    """Write a (z, y, x) label map on `like`'s grid (stored x, y, z with a RAS affine)."""
+    img = nib.Nifti1Image(np.ascontiguousarray(label.transpose(2, 1, 0)),
+                          _LPS_TO_RAS @ like.lps_affine())
+    img.header.set_xyzt_units("mm")
+    nib.save(img, str(path))

@@ -1,0 +1,168 @@
+"""Every bad input ends in a clear InferenceError subclass, never a crash or a silent result."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inference import (
+    BundleError,
+    InferenceCancelled,
+    InvalidVolumeError,
+    Volume,
+    load_bundle,
+    read_dicom_series,
+    run_inference,
+)
+
+
+def _volume(shape=(16, 32, 32), spacing=(2.0, 2.0, 2.0)) -> Volume:
+    return Volume(array=np.zeros(shape, np.float32) - 800, spacing=spacing, origin=(0, 0, 0))
+
+
+def _zip(src: Path, dst: Path, extra: list[tuple[zipfile.ZipInfo | str, bytes]] = ()) -> Path:
+    with zipfile.ZipFile(dst, "w") as zf:
+        for p in src.rglob("*"):
+            if p.is_file():
+                zf.write(p, p.relative_to(src).as_posix())
+        for info, data in extra:
+            zf.writestr(info, data)
+    return dst
+
+
+def test_zip_bundle_loads(tiny_bundle: Path, tmp_path: Path) -> None:
+    b = load_bundle(_zip(tiny_bundle, tmp_path / "ok.zip"))
+    assert b.version == "0.1.0" and b.in_channels == 1
+
+
+def test_zip_with_parent_path_is_refused(tiny_bundle: Path, tmp_path: Path) -> None:
+    z = _zip(tiny_bundle, tmp_path / "evil.zip", [("../evil.txt", b"x")])
+    with pytest.raises(BundleError, match="unsafe path"):
+        load_bundle(z)
+    assert not (tmp_path.parent / "evil.txt").exists()
+
+
+def test_zip_with_symlink_is_refused(tiny_bundle: Path, tmp_path: Path) -> None:
+    info = zipfile.ZipInfo("configs/link")
+    info.external_attr = (0o120777 << 16)
+    z = _zip(tiny_bundle, tmp_path / "link.zip", [(info, b"/etc/passwd")])
+    with pytest.raises(BundleError, match="symlink"):
+        load_bundle(z)
+
+
+def test_symlinked_weights_in_directory_are_refused(tiny_bundle: Path) -> None:
+    w = tiny_bundle / "models" / "model.pt"
+    os.replace(w, tiny_bundle / "real.pt")
+    w.symlink_to(tiny_bundle / "real.pt")
+    with pytest.raises(BundleError):
+        load_bundle(tiny_bundle)
+
+
+class Evil:
+    def __reduce__(self):  # would run code if unpickled without weights_only
+        return (os.system, ("echo pwned",))
+
+
+def test_pickled_object_in_weights_is_refused(tiny_bundle: Path) -> None:
+    with open(tiny_bundle / "models" / "model.pt", "wb") as f:
+        pickle.dump({"w": Evil()}, f)
+    with pytest.raises(BundleError, match="state dict"):
+        load_bundle(tiny_bundle)
+
+
+def test_non_tensor_state_dict_is_refused(tiny_bundle: Path) -> None:
+    torch.save({"w": [1, 2, 3]}, tiny_bundle / "models" / "model.pt")
+    with pytest.raises(BundleError, match="dict of tensors"):
+        load_bundle(tiny_bundle)
+
+
+def test_weights_that_do_not_fit_are_refused(tiny_bundle: Path) -> None:
+    torch.save({"w": torch.zeros(3)}, tiny_bundle / "models" / "model.pt")
+    with pytest.raises(BundleError, match="do not fit"):
+        load_bundle(tiny_bundle)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: c.pop("network_def"), "network_def"),
+    (lambda c: c.update(roi_size="big"), "roi_size"),
+    (lambda c: c.update(threshold=2.0), "threshold"),
+    (lambda c: c["network_def"].update(_target_="os.system"), "MONAI network"),
+    (lambda c: c["network_def"].update(channels="$__import__('os')"), "expressions"),
+])
+def test_bad_config_keys(tiny_bundle: Path, mutate, message: str) -> None:
+    path = tiny_bundle / "configs" / "inference.json"
+    config = json.loads(path.read_text())
+    mutate(config)
+    path.write_text(json.dumps(config))
+    with pytest.raises(BundleError, match=message):
+        load_bundle(tiny_bundle)
+
+
+def test_missing_metadata_version(tiny_bundle: Path) -> None:
+    (tiny_bundle / "configs" / "metadata.json").write_text("{}")
+    with pytest.raises(BundleError, match="version"):
+        load_bundle(tiny_bundle)
+
+
+def test_wrong_input_channels(tmp_path: Path, bundle_factory) -> None:
+    from monai.networks.nets import UNet  # noqa: F401 - the bundle's network must import
+
+    net = {"_target_": "monai.networks.nets.UNet", "spatial_dims": 3, "in_channels": 3,
+           "out_channels": 2, "channels": [4, 8], "strides": [2], "num_res_units": 0}
+    path = bundle_factory(tmp_path / "b", network=net)
+    with pytest.raises(BundleError, match="input channels"):
+        load_bundle(path)
+
+
+def test_multichannel_volume_is_refused(tiny_bundle: Path) -> None:
+    vol = Volume(array=np.zeros((2, 8, 8, 8), np.float32), spacing=(1, 1, 1), origin=(0, 0, 0))
+    with pytest.raises(InvalidVolumeError, match="channel"):
+        run_inference(load_bundle(tiny_bundle), vol)
+
+
+@pytest.mark.parametrize("volume, message", [
+    (Volume(array=np.full((8, 8, 8), np.nan, np.float32), spacing=(1, 1, 1), origin=(0, 0, 0)),
+     "NaN"),
+    (Volume(array=np.full((8, 8, 8), np.inf, np.float32), spacing=(1, 1, 1), origin=(0, 0, 0)),
+     "NaN"),
+    (_volume(spacing=(0.0, 1.0, 1.0)), "spacing"),
+    (Volume(array=np.zeros((0, 8, 8), np.float32), spacing=(1, 1, 1), origin=(0, 0, 0)),
+     "empty"),
+])
+def test_bad_volumes(tiny_bundle: Path, volume: Volume, message: str) -> None:
+    with pytest.raises(InvalidVolumeError, match=message):
+        run_inference(load_bundle(tiny_bundle), volume)
+
+
+def test_too_large_volume_is_refused_before_allocating(tiny_bundle: Path) -> None:
+    # A broadcast view claims 4e10 voxels without owning the memory.
+    huge = np.broadcast_to(np.float32(0), (4000, 100_000, 100))
+    with pytest.raises(InvalidVolumeError, match="exceeds"):
+        run_inference(load_bundle(tiny_bundle), Volume(huge, (1, 1, 1), (0, 0, 0)))
+
+
+def test_upsampling_to_a_huge_grid_is_refused(tiny_bundle: Path) -> None:
+    vol = _volume(shape=(8, 8, 8), spacing=(5000.0, 5000.0, 5000.0))
+    with pytest.raises(InvalidVolumeError, match="exceeds"):
+        run_inference(load_bundle(tiny_bundle), vol)
+
+
+def test_dicom_reader_refuses_huge_series_from_headers(tmp_path: Path) -> None:
+    from training.phantoms import chest_ct, write_dicom_series
+
+    paths = write_dicom_series(chest_ct(1, size=32, slices=4, n_lesions=0), tmp_path,
+                               patient_id="P", patient_name="X")
+    with pytest.raises(InvalidVolumeError, match="exceeds"):
+        read_dicom_series(paths, max_voxels=1000)
+
+
+def test_cancel_raises(tiny_bundle: Path) -> None:
+    with pytest.raises(InferenceCancelled):
+        run_inference(load_bundle(tiny_bundle), _volume(), should_cancel=lambda: True)

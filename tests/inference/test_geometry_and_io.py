@@ -1,0 +1,86 @@
+"""Readers, canonical orientation and the exact region-wise inverse resampling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inference import Volume, measure_mask, read_dicom_series, read_nifti, save_label_nifti
+from inference.grid import canonical, coarse_to_fine_slices, resample, resample_region
+from training.phantoms import brain_mr, chest_ct, save_nifti, write_dicom_series
+
+
+def test_dicom_roundtrip_sorts_slices_and_applies_rescale(tmp_path: Path) -> None:
+    ph = chest_ct(2, size=48, slices=10, n_lesions=0)
+    paths = write_dicom_series(ph, tmp_path, patient_id="P", patient_name="X")
+    vol = read_dicom_series(list(reversed(paths)))  # order on disk must not matter
+    assert vol.array.dtype == np.float32
+    assert np.array_equal(vol.array, ph.image.astype(np.float32))
+    assert np.allclose(vol.spacing, ph.spacing) and np.allclose(vol.origin, ph.origin)
+    assert np.allclose(vol.direction, np.eye(3))
+
+
+def test_mr_dicom_roundtrip(tmp_path: Path) -> None:
+    ph = brain_mr(2, size=32, slices=6, n_lesions=1)
+    vol = read_dicom_series(write_dicom_series(ph, tmp_path, patient_id="P", patient_name="X"))
+    assert np.array_equal(vol.array, ph.image.astype(np.float32))
+
+
+def test_nifti_roundtrip_keeps_patient_geometry(tmp_path: Path) -> None:
+    ph = chest_ct(3, size=32, slices=6, n_lesions=0)
+    save_nifti(ph.image, ph.spacing, ph.origin, tmp_path / "img.nii.gz")
+    vol = read_nifti(tmp_path / "img.nii.gz")
+    assert np.array_equal(vol.array, ph.image.astype(np.float32))
+    assert np.allclose(vol.spacing, ph.spacing) and np.allclose(vol.origin, ph.origin)
+    assert np.allclose(vol.direction, np.eye(3))
+    save_label_nifti((ph.image > 0).astype(np.uint8), vol, tmp_path / "lab.nii.gz")
+    assert read_nifti(tmp_path / "lab.nii.gz").voxel_to_mm((1, 2, 3)) == vol.voxel_to_mm((1, 2, 3))
+
+
+def test_canonical_undoes_flips_and_permutations() -> None:
+    rng = np.random.default_rng(0)
+    arr = rng.normal(size=(4, 5, 6)).astype(np.float32)
+    ref = Volume(arr, (3.0, 2.0, 1.0), (10.0, 20.0, 30.0))
+    # The same image stored with x flipped and the (z, x) axes swapped.
+    stored = np.flip(arr, axis=2).transpose(2, 1, 0)
+    direction = np.array([[0, 0, -1], [0, 1, 0], [1, 0, 0]], dtype=float)  # cols: x, y, z axes
+    origin = ref.voxel_to_mm((0, 0, 5))
+    other = Volume(np.ascontiguousarray(stored), (1.0, 2.0, 3.0), origin, direction)
+    canon, ro = canonical(other)
+    assert np.array_equal(canon.array, arr)
+    assert np.allclose(canon.spacing, ref.spacing) and np.allclose(canon.origin, ref.origin)
+    assert np.array_equal(ro.undo(canon.array), other.array)
+
+
+def test_region_resampling_is_exactly_full_resampling() -> None:
+    rng = np.random.default_rng(1)
+    coarse = rng.random((7, 9, 11)).astype(np.float32)
+    fine_shape = (13, 20, 17)
+    full = resample(torch.from_numpy(coarse), fine_shape).numpy()
+    region = (slice(2, 9), slice(0, 20), slice(5, 12))
+    assert np.allclose(resample_region(coarse, fine_shape, region), full[region], atol=1e-6)
+
+
+def test_fine_slices_cover_every_fine_voxel_touching_the_box() -> None:
+    coarse = np.zeros((10, 10, 10), np.float32)
+    coarse[4:6, 4:6, 4:6] = 1.0
+    fine = resample(torch.from_numpy(coarse), (23, 17, 31)).numpy()
+    box = coarse_to_fine_slices((slice(4, 6),) * 3, coarse.shape, fine.shape)
+    outside = fine.copy()
+    outside[box] = 0
+    assert outside.max() == 0 and fine[box].max() > 0.5
+
+
+def test_measure_mask_known_answers() -> None:
+    mask = np.zeros((5, 20, 20), bool)
+    mask[2, 5, 3:13] = True  # a 10-voxel line along x
+    diameter, volume, centroid = measure_mask(mask, (2.0, 0.5, 0.5))
+    assert volume == 10 * 2.0 * 0.5 * 0.5
+    assert diameter == 4.5 + 0.5  # centre-to-centre plus one voxel extent
+    assert centroid == (2.0, 5.0, 7.5)
+    zz, yy, xx = np.mgrid[:41, :41, :41]
+    ball = (zz - 20) ** 2 + (yy - 20) ** 2 + (xx - 20) ** 2 <= 15**2
+    d, v, _ = measure_mask(ball, (0.5, 0.5, 0.5))
+    assert abs(d - 15.0) < 0.6 and abs(v - 4 / 3 * np.pi * 7.5**3) / v < 0.03

@@ -1,0 +1,79 @@
+"""run_inference end to end: progress, candidates on the input grid, the starter model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference import Volume, load_bundle, run_inference
+from inference.candidates import extract_candidates
+from training.phantoms import chest_ct
+
+STARTER = Path(__file__).resolve().parents[2] / "inference" / "bundles" / "chest-ct-nodules"
+
+
+def test_candidates_from_a_known_probability_map() -> None:
+    prob = np.zeros((10, 20, 20), np.float32)
+    prob[2:5, 2:5, 2:5] = 0.9  # 27 voxels
+    prob[3, 3, 3] = 0.99
+    prob[7:9, 10:18, 10:12] = 0.6  # 32 voxels
+    prob[0, 19, 19] = 0.8  # a single voxel below min volume
+    label, cands = extract_candidates(prob, (1.0, 1.0, 1.0), lambda c: (c[2], c[1], c[0]),
+                                      threshold=0.5, min_volume_mm3=2.0)
+    assert [c.label for c in cands] == [1, 2]
+    first, second = cands
+    assert first.probability_max == 0.99 and first.volume_mm3 == 27.0
+    assert first.bbox == (2, 2, 2, 5, 5, 5) and first.centroid_voxel == (3.0, 3.0, 3.0)
+    assert second.probability_mean == 0.6 and second.volume_mm3 == 32.0
+    assert (label == 1).sum() == 27 and (label == 2).sum() == 32 and label[0, 19, 19] == 0
+
+
+def test_progress_is_monotonic_and_label_on_input_grid(tiny_bundle: Path) -> None:
+    ph = chest_ct(4, size=48, slices=12, n_lesions=1)
+    vol = Volume(ph.image.astype(np.float32), ph.spacing, ph.origin)
+    seen: list[tuple[float, str]] = []
+    result = run_inference(load_bundle(tiny_bundle), vol, on_progress=lambda f, s:
+                           seen.append((f, s)))
+    assert result.label.shape == vol.shape and result.label.dtype == np.uint8
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert {"preprocess", "inference", "postprocess", "done"} <= {s for _, s in seen}
+    for c in result.candidates:
+        assert (result.label == c.label).sum() * np.prod(vol.spacing) == pytest.approx(
+            c.volume_mm3, rel=1e-3)
+
+
+@pytest.mark.skipif(not STARTER.exists(), reason="starter bundle not trained yet")
+def test_starter_model_finds_the_big_nodule(tmp_path: Path) -> None:
+    ph = chest_ct(424242, size=128, slices=48, n_lesions=1, min_diameter_mm=12.0)
+    lesion = ph.lesions[0]
+    vol = Volume(ph.image.astype(np.float32), ph.spacing, ph.origin)
+    result = run_inference(load_bundle(STARTER), vol)
+    hits = [c for c in result.candidates
+            if np.linalg.norm(np.subtract(c.centroid_mm, lesion.center_mm)) < lesion.diameter_mm]
+    assert hits, f"nodule {lesion} not found in {result.candidates}"
+    truth = ph.label > 0
+    pred = result.label == hits[0].label
+    assert 2 * (pred & truth).sum() / (pred.sum() + truth.sum()) > 0.6
+
+
+def test_cli_run_writes_label_and_candidates(tiny_bundle: Path, tmp_path: Path) -> None:
+    from training.phantoms import write_dicom_series
+
+    ph = chest_ct(6, size=40, slices=8, n_lesions=1)
+    write_dicom_series(ph, tmp_path / "dicom", patient_id="P", patient_name="X")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "inference", "run", "--bundle", str(tiny_bundle),
+                           "--input", str(tmp_path / "dicom"), "--out", str(out)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "label.nii.gz").exists()
+    assert "candidates" in json.loads((out / "candidates.json").read_text())
+    bad = subprocess.run([sys.executable, "-m", "inference", "validate", "--bundle",
+                          str(tmp_path / "nope")], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "BundleError" in bad.stderr

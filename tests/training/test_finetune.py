@@ -1,0 +1,112 @@
+"""Fine-tuning on tiny phantoms: split, progress, checkpoint/resume, cancel, export, evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inference import Volume, load_bundle
+from inference.bundle import write_bundle
+from training.data import Case, split_by_patient
+from training.evaluate import evaluate
+from training.finetune import FinetuneConfig, Progress, TrainingCancelled, finetune
+from training.phantoms import chest_ct
+
+NET = {"_target_": "monai.networks.nets.UNet", "spatial_dims": 3, "in_channels": 1,
+       "out_channels": 2, "channels": [4, 8], "strides": [2], "num_res_units": 0}
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Path:
+    from monai.bundle import ConfigParser
+
+    torch.manual_seed(0)
+    net = ConfigParser({"n": dict(NET)}).get_parsed_content("n")
+    return write_bundle(tmp_path / "base", metadata={"name": "t", "version": "1.0.0"},
+                        config={"network_def": NET, "target_spacing": [2.0, 2.0, 2.0],
+                                "roi_size": [16, 16, 16]}, state_dict=net.state_dict())
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[Case]:
+    out = []
+    for i, s in enumerate(range(50, 54)):
+        ph = chest_ct(s, size=40, slices=12, n_lesions=1, min_diameter_mm=5)
+        out.append(Case(case_id=f"c{s}", patient_id=f"p{i // 2}",
+                        volume=Volume(ph.image.astype(np.float32), ph.spacing, ph.origin),
+                        label=ph.label))
+    return out
+
+
+def _config(**kw) -> FinetuneConfig:
+    return FinetuneConfig(**{"max_epochs": 2, "batch_size": 2, "val_fraction": 0.5,
+                             "roi_size": (16, 16, 16), "num_samples": 2, **kw})
+
+
+def test_split_keeps_patients_together(cases: list[Case]) -> None:
+    train, val = split_by_patient(cases, 0.5, seed=0)
+    assert {c.patient_id for c in train}.isdisjoint({c.patient_id for c in val})
+    assert len(train) == 2 and len(val) == 2
+    assert split_by_patient(cases, 0.5, seed=0) == (train, val)
+
+
+def test_finetune_exports_bundle_with_provenance(base: Path, cases: list[Case],
+                                                  tmp_path: Path) -> None:
+    seen: list[Progress] = []
+    result = finetune(base, cases, _config(), tmp_path / "run", on_progress=seen.append,
+                      command="pytest")
+    assert result.epochs == 2 and len(result.history) == 2
+    assert any(p.val is not None and "val_dice" in p.val for p in seen)
+    assert [p.iteration for p in seen if p.val is None] == sorted(
+        p.iteration for p in seen if p.val is None)
+    meta = json.loads((result.bundle_dir / "configs" / "metadata.json").read_text())
+    assert meta["parent_version"] == "1.0.0" and meta["command"] == "pytest"
+    assert sorted(meta["data_snapshot"]["train"] + meta["data_snapshot"]["validation"]) == \
+        sorted(c.case_id for c in cases)
+    assert "val_dice" in meta["metrics"]
+    assert load_bundle(result.bundle_dir).version.startswith("1.0.0+ft")
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(base: Path, cases: list[Case],
+                                                             tmp_path: Path) -> None:
+    full = finetune(base, cases, _config(), tmp_path / "full")
+    calls = {"n": 0}
+
+    def crash() -> bool:  # one iteration per epoch here: stop at the start of epoch 1
+        calls["n"] += 1
+        return calls["n"] > 1
+
+    with pytest.raises(TrainingCancelled):
+        finetune(base, cases, _config(), tmp_path / "split", should_cancel=crash)
+    resumed = finetune(base, cases, _config(), tmp_path / "split")
+    assert [h["epoch"] for h in resumed.history] == [0, 1]
+    a = load_bundle(full.bundle_dir).state_dict
+    b = load_bundle(resumed.bundle_dir).state_dict
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_cancel_stops_training_and_keeps_checkpoint(base: Path, cases: list[Case],
+                                                    tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def cancel() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 2
+
+    with pytest.raises(TrainingCancelled):
+        finetune(base, cases, _config(max_epochs=5), tmp_path / "run", should_cancel=cancel)
+    assert (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_evaluate_reports_all_metrics(base: Path, cases: list[Case]) -> None:
+    m = evaluate(base, cases[:2])
+    d = m.to_dict()
+    for key in ("dice", "sensitivity", "precision", "f1", "accuracy", "fp_per_scan", "froc",
+                "cpm", "n_cases", "n_lesions"):
+        assert key in d
+    assert m.n_cases == 2 and m.n_lesions == 2
+    assert 0.0 <= m.cpm <= 1.0

@@ -1,0 +1,76 @@
+"""`python -m training train|evaluate|starter`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("train", help="fine-tune a bundle on a folder of labelled cases")
+    p.add_argument("--base", type=Path, required=True)
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="run dir; the bundle is OUT/bundle")
+    p.add_argument("--minutes", type=float, default=None)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_train)
+
+    e = sub.add_parser("evaluate", help="metrics of a bundle on a folder of labelled cases")
+    e.add_argument("--bundle", type=Path, required=True)
+    e.add_argument("--data", type=Path, required=True)
+    e.add_argument("--min-diameter", type=float, default=0.0)
+    e.set_defaults(func=_evaluate)
+
+    s = sub.add_parser("starter", help="train a starter model from scratch on phantoms")
+    s.add_argument("--kind", choices=["chest-ct", "brain-mr"], required=True)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--minutes", type=float, default=15.0)
+    s.add_argument("--n-train", type=int, default=24)
+    s.add_argument("--n-eval", type=int, default=10)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_starter)
+
+
+def _command() -> str:
+    return "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .data import cases_from_dir
+    from .finetune import FinetuneConfig, Progress, finetune
+
+    def report(p: Progress) -> None:
+        if p.val is not None or p.iteration % 10 == 0:
+            print(json.dumps({"epoch": p.epoch, "iteration": p.iteration,
+                              "loss": round(p.loss, 5), "lr": p.lr, "val": p.val}), flush=True)
+
+    result = finetune(args.base, cases_from_dir(args.data),
+                      FinetuneConfig(max_epochs=args.epochs, max_minutes=args.minutes,
+                                     lr=args.lr, seed=args.seed),
+                      args.out, on_progress=report, command=_command())
+    print(json.dumps({"bundle": str(result.bundle_dir), "epochs": result.epochs,
+                      "metrics": result.metrics}))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .data import cases_from_dir
+    from .evaluate import evaluate
+
+    metrics = evaluate(args.bundle, cases_from_dir(args.data), min_diameter_mm=args.min_diameter)
+    print(json.dumps(metrics.to_dict(), indent=2))
+    return 0
+
+
+def _starter(args: argparse.Namespace) -> int:
+    from .starter import train_starter
+
+    train_starter(args.kind, args.out, minutes=args.minutes, n_train=args.n_train,
+                  n_eval=args.n_eval, seed=args.seed, command=_command(),
+                  log=lambda m: print(m, flush=True))
+    return 0

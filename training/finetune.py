@@ -1,0 +1,225 @@
+"""Fine-tune a bundle's network on labelled cases, checkpointing every epoch, then export."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from monai.data import CacheDataset, DataLoader
+from monai.losses import DiceCELoss
+from monai.transforms import (
+    Compose,
+    MapTransform,
+    RandCropByPosNegLabeld,
+    RandFlipd,
+    RandScaleIntensityd,
+    RandShiftIntensityd,
+    SpatialPadd,
+)
+
+from inference.bundle import Bundle, load_bundle
+from inference.engine import autocast_for, pick_device, predict_probability
+from inference.errors import InferenceError
+from inference.transforms import prepare
+
+from .data import Case, load_case, split_by_patient
+from .export import export_bundle
+from .metrics import dice
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class TrainingCancelled(InferenceError):
+    """`should_cancel()` returned True; the last epoch checkpoint is kept for resuming."""
+
+
+@dataclass
+class FinetuneConfig:
+    max_epochs: int = 10
+    max_minutes: float | None = None
+    lr: float = 1e-3
+    batch_size: int = 2
+    val_fraction: float = 0.2
+    seed: int = 0
+    roi_size: tuple[int, int, int] = (64, 64, 64)
+    num_samples: int = 4  # crops per case per iteration
+    pos_fraction: float = 0.5  # share of crops centred on lesion voxels
+    num_workers: int = 0
+    val_every: int = 1
+
+
+@dataclass
+class Progress:
+    iteration: int
+    epoch: int
+    loss: float
+    lr: float
+    val: dict[str, float] | None
+
+
+@dataclass
+class FinetuneResult:
+    bundle_dir: Path
+    metrics: dict[str, Any]
+    epochs: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class PrepareCased(MapTransform):
+    """Case -> preprocessed (image, label) tensors on the bundle's grid (cached by CacheDataset)."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(keys=["case"])
+        self.params = params
+
+    def __call__(self, data: Any) -> dict[str, Any]:
+        volume, label = load_case(data["case"])
+        prep = prepare(volume, self.params, label)
+        return {"image": prep.image, "label": prep.label, "case_id": data["case"].case_id}
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def train_transforms(config: FinetuneConfig) -> Compose:
+    pos = config.pos_fraction
+    return Compose([
+        SpatialPadd(keys=["image", "label"], spatial_size=config.roi_size),  # small volumes
+        RandCropByPosNegLabeld(keys=["image", "label"], label_key="label",
+                               spatial_size=config.roi_size, pos=pos, neg=1 - pos,
+                               num_samples=config.num_samples, image_key="image",
+                               allow_smaller=True),
+        RandFlipd(keys=["image", "label"], prob=0.5, spatial_axis=2),
+        RandScaleIntensityd(keys="image", factors=0.05, prob=0.5),
+        RandShiftIntensityd(keys="image", offsets=0.03, prob=0.5),
+    ])
+
+
+def validate(bundle: Bundle, items: list[dict[str, Any]], device: torch.device) -> dict[str, float]:
+    """Voxel Dice on the model grid for each validation case (mean)."""
+    scores = []
+    for item in items:
+        prob = predict_probability(bundle, item["image"], device)
+        d = dice(prob >= float(bundle.params["threshold"]), item["label"][0].numpy() > 0)
+        if d is not None:
+            scores.append(d)
+    return {"val_dice": float(np.mean(scores)) if scores else 0.0}
+
+
+def finetune(
+    base_bundle: Path | str,
+    cases: list[Case],
+    config: FinetuneConfig,
+    out_dir: Path | str,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    parent_version: str | None = None,
+    command: str | None = None,
+    device: str | None = None,
+) -> FinetuneResult:
+    """Train from `base_bundle`; resumes from `out_dir/checkpoint.pt` when it exists."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+    bundle = load_bundle(base_bundle)
+    if not cases:
+        raise InferenceError("no training cases")
+    train_cases, val_cases = split_by_patient(cases, config.val_fraction, config.seed)
+    dev = pick_device(device)
+    net = bundle.network.to(dev)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-5)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(config.max_epochs, 1))
+    scaler = torch.amp.GradScaler("cuda", enabled=dev.type == "cuda")
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    history: list[dict[str, Any]] = []
+    start_epoch, iteration, best = 0, 0, -1.0
+    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    ckpt_path = out / CHECKPOINT
+    if ckpt_path.exists():  # resume after an interruption
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        net.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        start_epoch, iteration, best = ckpt["epoch"] + 1, ckpt["iteration"], ckpt["best"]
+        best_state, history = ckpt["best_state"], ckpt["history"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        np.random.set_state(ckpt["numpy_rng"])
+        random.setstate(ckpt["python_rng"])
+
+    prep = PrepareCased(bundle.params)
+    augment = train_transforms(config)
+    train_ds = CacheDataset([{"case": c} for c in train_cases], transform=Compose(
+        [prep, augment]), cache_rate=1.0, num_workers=None, progress=False)
+    val_items = [prep({"case": c}) for c in val_cases]
+    t_start = time.monotonic()
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, config.max_epochs):
+        # Re-seed per epoch so a resumed run replays exactly what an uninterrupted one does.
+        augment.set_random_state(seed=config.seed + epoch)
+        loader = DataLoader(train_ds, batch_size=config.batch_size, shuffle=True,
+                            num_workers=config.num_workers,
+                            generator=torch.Generator().manual_seed(config.seed + epoch))
+        net.train()
+        losses = []
+        for batch in loader:
+            if should_cancel is not None and should_cancel():
+                raise TrainingCancelled(f"training cancelled in epoch {epoch}")
+            x, y = batch["image"].to(dev), batch["label"].to(dev)
+            opt.zero_grad(set_to_none=True)
+            with autocast_for(dev):
+                loss = loss_fn(net(x), y)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            iteration += 1
+            losses.append(float(loss.detach()))
+            if on_progress is not None:
+                on_progress(Progress(iteration, epoch, losses[-1], opt.param_groups[0]["lr"],
+                                     None))
+        sched.step()
+        val = None
+        if val_items and ((epoch + 1) % config.val_every == 0 or epoch + 1 == config.max_epochs):
+            net.eval()
+            val = validate(bundle, val_items, dev)
+            if val["val_dice"] > best:
+                best = val["val_dice"]
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        elif not val_items:
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        row = {"epoch": epoch, "iteration": iteration, "loss": float(np.mean(losses or [0.0])),
+               "lr": opt.param_groups[0]["lr"], "seconds": round(time.monotonic() - t_start, 1),
+               **(val or {})}
+        history.append(row)
+        if on_progress is not None:
+            on_progress(Progress(iteration, epoch, row["loss"], row["lr"], val))
+        torch.save({
+            "model": net.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "epoch": epoch, "iteration": iteration,
+            "best": best, "best_state": best_state, "history": history,
+            "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
+            "python_rng": random.getstate(), "config": asdict(config),
+        }, out / (CHECKPOINT + ".tmp"))
+        (out / (CHECKPOINT + ".tmp")).replace(ckpt_path)
+        if config.max_minutes is not None and (time.monotonic() - t_start) / 60 > \
+                config.max_minutes:
+            break
+    metrics = {"val_dice": best} if val_items else {}
+    bundle_dir = export_bundle(
+        bundle, best_state, out / "bundle", metrics=metrics,
+        train_ids=[c.case_id for c in train_cases], val_ids=[c.case_id for c in val_cases],
+        parent_version=parent_version or bundle.version, command=command,
+        training={**asdict(config), "epochs_run": epoch + 1, "iterations": iteration},
+    )
+    return FinetuneResult(bundle_dir=bundle_dir, metrics=metrics, epochs=epoch + 1,
+                          history=history)
