@@ -29,7 +29,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     s = sub.add_parser("starter", help="train a starter model from scratch on phantoms")
     s.add_argument("--kind", choices=["chest-ct", "brain-mr"], required=True)
     s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--minutes", type=float, default=15.0)
+    s.add_argument("--minutes", type=float, default=None, help="wall-clock cap (safety net)")
+    s.add_argument("--epochs", type=int, default=80, help="fixed count: reproducible")
     s.add_argument("--n-train", type=int, default=24)
     s.add_argument("--n-eval", type=int, default=10)
     s.add_argument("--seed", type=int, default=0)
@@ -70,7 +71,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _starter(args: argparse.Namespace) -> int:
     from .starter import train_starter
 
-    train_starter(args.kind, args.out, minutes=args.minutes, n_train=args.n_train,
+    train_starter(args.kind, args.out, minutes=args.minutes, epochs=args.epochs, n_train=args.n_train,
                   n_eval=args.n_eval, seed=args.seed, command=_command(),
                   log=lambda m: print(m, flush=True))
     return 0

@@ -109,7 +109,8 @@ def initial_bundle(spec: StarterSpec, out: Path, seed: int) -> Path:
                         state_dict=net.state_dict())
 
 
-def train_starter(kind: str, out: Path, *, minutes: float = 15.0, n_train: int = 24,
+def train_starter(kind: str, out: Path, *, minutes: float | None = 15.0, epochs: int = 400,
+                  n_train: int = 24,
                   n_eval: int = 10, seed: int = 0, command: str | None = None,
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     spec = SPECS[kind]
@@ -118,7 +119,7 @@ def train_starter(kind: str, out: Path, *, minutes: float = 15.0, n_train: int =
         init = initial_bundle(spec, work / "init", seed)
         cases = make_cases(spec, range(TRAIN_SEED0, TRAIN_SEED0 + n_train))
         log(f"{len(cases)} training phantoms ready")
-        config = FinetuneConfig(max_epochs=400, max_minutes=minutes, lr=2e-3, batch_size=2,
+        config = FinetuneConfig(max_epochs=epochs, max_minutes=minutes, lr=2e-3, batch_size=2,
                                 val_fraction=0.125, seed=seed, roi_size=(64, 64, 64),
                                 num_samples=4, val_every=5)
 

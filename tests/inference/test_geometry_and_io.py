@@ -84,3 +84,14 @@ def test_measure_mask_known_answers() -> None:
     ball = (zz - 20) ** 2 + (yy - 20) ** 2 + (xx - 20) ** 2 <= 15**2
     d, v, _ = measure_mask(ball, (0.5, 0.5, 0.5))
     assert abs(d - 15.0) < 0.6 and abs(v - 4 / 3 * np.pi * 7.5**3) / v < 0.03
+
+
+def test_window_matches_monai_scale_intensity_range() -> None:
+    from monai.transforms import ScaleIntensityRange
+
+    from inference.transforms import _window_inplace
+
+    t = torch.linspace(-2000, 2000, 1001)
+    expected = ScaleIntensityRange(-1000, 400, 0.0, 1.0, clip=True)(t.clone())
+    got = _window_inplace(t.clone(), {"a_min": -1000, "a_max": 400})
+    assert torch.allclose(torch.as_tensor(expected), got, atol=1e-6)
