@@ -81,6 +81,7 @@ class SeriesFactory(factory.django.DjangoModelFactory):
 class InstanceFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Instance
+        skip_postgeneration_save = True
 
     series = factory.SubFactory(SeriesFactory)
     sop_instance_uid = factory.LazyFunction(lambda: generate_uid())
@@ -91,6 +92,40 @@ class InstanceFactory(factory.django.DjangoModelFactory):
     size = 1000
     instance_number = factory.Sequence(lambda n: n)
     slice_position = factory.Sequence(lambda n: float(n))
+    rows = 8
+    columns = 8
+
+    @factory.post_generation
+    def stored_file(self: Instance, create: bool, extracted: object, **kwargs: object) -> None:
+        """A real tiny DICOM file at `storage_key`, so WADO and pixel readers work on factory rows."""
+        if create and extracted is not False:
+            write_factory_dicom(self)
+
+
+def write_factory_dicom(inst: Instance) -> None:
+    import io
+
+    import numpy as np
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from webapp.core.storage import get_storage
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = inst.sop_class_uid
+    ds.file_meta.MediaStorageSOPInstanceUID = inst.sop_instance_uid
+    ds.SOPClassUID, ds.SOPInstanceUID = inst.sop_class_uid, inst.sop_instance_uid
+    ds.StudyInstanceUID = inst.series.study.study_instance_uid
+    ds.SeriesInstanceUID = inst.series.series_instance_uid
+    ds.Modality = inst.series.modality
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = 8, 8, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    ds.PixelData = np.arange(64, dtype="<i2").tobytes()
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    get_storage().write_atomic(inst.storage_key, buf.getvalue())
 
 
 class TaskFactory(factory.django.DjangoModelFactory):

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "webapp.labeling",
     "webapp.ml",
     "webapp.realtime",
+    "webapp.demo",
 ]
 
 MIDDLEWARE = [
@@ -156,6 +157,8 @@ NODUS_DEFAULT_PROJECT = env("NODUS_DEFAULT_PROJECT", default="demo-lung")
 NODUS_DICOM_PORT = env.int("NODUS_DICOM_PORT", default=11112)
 NODUS_DICOM_AE_TITLE = env("NODUS_DICOM_AE_TITLE", default="NODUS")
 NODUS_MAX_UPLOAD_BYTES = env.int("NODUS_MAX_UPLOAD_BYTES", default=4 * 1024**3)
+# Largest decoded pixel size one instance may declare (decompression/allocation bombs are refused).
+NODUS_MAX_DECODED_BYTES = env.int("NODUS_MAX_DECODED_BYTES", default=2 * 1024**3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024**2
 

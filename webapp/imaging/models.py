@@ -88,6 +88,16 @@ class Instance(models.Model):
     # Position along the series normal; slices are ordered by it.
     slice_position = models.FloatField(null=True, blank=True)
     image_position = models.JSONField(null=True, blank=True)
+    orientation = models.JSONField(null=True, blank=True)
+    pixel_spacing = models.JSONField(null=True, blank=True)
+    samples_per_pixel = models.PositiveSmallIntegerField(default=1)
+    bits_allocated = models.PositiveSmallIntegerField(default=16)
+    # Byte range of native (uncompressed little-endian) pixel data inside the stored file, so frames
+    # are served with one seek + read instead of a parse; null for encapsulated/deflated/big endian.
+    pixel_offset = models.BigIntegerField(null=True, blank=True)
+    pixel_length = models.BigIntegerField(null=True, blank=True)
+    # DICOM JSON of the header (no pixel data), cached at ingest: series metadata is one query.
+    metadata = models.TextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -117,3 +127,24 @@ class QuarantinedFile(models.Model):
 
     class Meta:
         ordering = ["-created"]
+
+
+class Pseudonym(models.Model):
+    """De-identification map of a project: the same original value always gets the same pseudonym.
+
+    Readable by project admins only (it re-identifies patients)."""
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32, help_text="patient_id, patient_name, uid, accession")
+    original = models.CharField(max_length=400)
+    pseudonym = models.CharField(max_length=64)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "kind", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "kind", "original"], name="pseudonym_unique_original")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.pseudonym}"

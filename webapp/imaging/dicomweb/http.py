@@ -1,0 +1,214 @@
+"""HTTP plumbing for DICOMweb views: authentication (token or session + CSRF), errors in the
+project's JSON shape, Accept parsing, multipart/related reading (streamed) and writing, gzip."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import uuid
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.request import Request
+
+from webapp.accounts.authentication import ExpiringTokenAuthentication
+from webapp.core.errors import DomainError, error_body
+
+CHUNK = 1 << 20
+
+
+def dicomweb_view(methods: set[str]) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
+    """Authenticate like the REST API, render DomainErrors as JSON, refuse other methods with 405."""
+
+    def wrap(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+        @csrf_exempt  # session-authenticated writes are CSRF-checked by SessionAuthentication below
+        @functools.wraps(view)
+        def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if request.method not in methods:
+                return JsonResponse({"error": "method_not_allowed", "detail": f"{request.method} is not allowed"},
+                                    status=405, headers={"Allow": ", ".join(sorted(methods))})
+            try:
+                user = _authenticate(request)
+                if user is None or not user.is_authenticated:
+                    return JsonResponse({"error": "not_authenticated", "detail": "authentication required"},
+                                        status=401, headers={"WWW-Authenticate": "Token"})
+                request.user = user
+                return view(request, *args, **kwargs)
+            except DomainError as exc:
+                return JsonResponse(error_body(exc), status=exc.status_code)
+            except drf_exceptions.APIException as exc:
+                return JsonResponse({"error": exc.get_codes(), "detail": str(exc.detail)}, status=exc.status_code,
+                                    headers={"WWW-Authenticate": "Token"} if exc.status_code == 401 else None)
+
+        return inner
+
+    return wrap
+
+
+def _authenticate(request: HttpRequest) -> Any:
+    authenticators = [ExpiringTokenAuthentication(), SessionAuthentication()]
+    drf_request = Request(request, authenticators=authenticators)
+    for authenticator in authenticators:
+        result = authenticator.authenticate(drf_request)
+        if result is not None:
+            return result[0]
+    return None
+
+
+@dataclass
+class MediaRange:
+    type: str
+    params: dict[str, str]
+
+
+def parse_accept(header: str) -> list[MediaRange]:
+    out = []
+    for part in re.split(r",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)", header or ""):
+        part = part.strip()
+        if not part:
+            continue
+        pieces = [p.strip() for p in re.split(r";(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)", part)]
+        params = {}
+        for p in pieces[1:]:
+            key, _, value = p.partition("=")
+            params[key.strip().lower()] = value.strip().strip('"')
+        out.append(MediaRange(type=pieces[0].lower(), params=params))
+    return out
+
+
+def wants_gzip(request: HttpRequest) -> bool:
+    return "gzip" in request.headers.get("Accept-Encoding", "")
+
+
+def json_response(request: HttpRequest, text: str, *, content_type: str = "application/dicom+json",
+                  status: int = 200) -> HttpResponse:
+    body = text.encode()
+    response = HttpResponse(status=status, content_type=content_type)
+    if wants_gzip(request) and len(body) > 1024:
+        body = zlib.compress(body, 1, wbits=31)  # wbits=31: gzip container
+        response["Content-Encoding"] = "gzip"
+    response["Vary"] = "Accept-Encoding"
+    response.content = body
+    return response
+
+
+def dicom_json(request: HttpRequest, items: list[dict[str, Any]], **kwargs: Any) -> HttpResponse:
+    return json_response(request, json.dumps(items, separators=(",", ":")), **kwargs)
+
+
+@dataclass
+class Part:
+    content_type: str
+    body: bytes
+    location: str = ""
+
+
+def multipart_response(request: HttpRequest, parts: Iterable[Part], *, part_type: str,
+                       transfer_syntax: str | None = None) -> StreamingHttpResponse:
+    """multipart/related streamed in ~1 MB blocks, gzip-encoded when the client accepts it."""
+    boundary = uuid.uuid4().hex
+    ctype = f'multipart/related; type="{part_type}"; boundary={boundary}'
+    if transfer_syntax:
+        ctype += f"; transfer-syntax={transfer_syntax}"
+    gzip = wants_gzip(request)
+
+    def blocks() -> Iterator[bytes]:
+        pending: list[bytes] = []
+        size = 0
+        for part in parts:
+            head = f"--{boundary}\r\nContent-Type: {part.content_type}\r\n"
+            if part.location:
+                head += f"Content-Location: {part.location}\r\n"
+            pending += [head.encode(), b"\r\n", part.body, b"\r\n"]
+            size += len(part.body)
+            if size >= CHUNK:
+                yield b"".join(pending)
+                pending, size = [], 0
+        pending.append(f"--{boundary}--\r\n".encode())
+        yield b"".join(pending)
+
+    stream: Iterator[bytes] = blocks()
+    response = StreamingHttpResponse(_gzip(stream) if gzip else stream, content_type=ctype)
+    if gzip:
+        response["Content-Encoding"] = "gzip"
+    response["Vary"] = "Accept-Encoding"
+    return response
+
+
+def _gzip(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    comp = zlib.compressobj(1, zlib.DEFLATED, 31)
+    for block in blocks:
+        out = comp.compress(block)
+        if out:
+            yield out
+    yield comp.flush()
+
+
+class Interrupted(Exception):
+    """The body ended before the closing boundary: the last part is incomplete."""
+
+    def __init__(self, partial: bytes) -> None:
+        super().__init__("upload interrupted")
+        self.partial = partial
+
+
+def multipart_boundary(content_type: str) -> str | None:
+    m = re.search(r'boundary="?([^";]+)"?', content_type or "")
+    return m.group(1) if m else None
+
+
+def iter_multipart(stream: Any, boundary: str, *, max_part: int) -> Iterator[tuple[dict[str, str], bytes]]:
+    """Parts of a multipart body read incrementally from `stream` (bounded memory per part)."""
+    delim = b"--" + boundary.encode()
+    sep = b"\r\n" + delim
+    buf = bytearray()
+
+    def fill() -> bool:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            return False
+        buf.extend(chunk)
+        return True
+
+    # Preamble up to the first delimiter.
+    while True:
+        idx = buf.find(delim)
+        if idx >= 0:
+            del buf[: idx + len(delim)]
+            break
+        if not fill():
+            return
+    while True:
+        while len(buf) < 2 and fill():
+            pass
+        if buf.startswith(b"--"):
+            return  # closing delimiter
+        # Part headers end at the first empty line.
+        while (end := buf.find(b"\r\n\r\n")) < 0:
+            if not fill():
+                raise Interrupted(b"")
+        headers: dict[str, str] = {}
+        for line in buf[:end].decode("latin-1").split("\r\n"):
+            key, _, value = line.partition(":")
+            if key.strip():
+                headers[key.strip().lower()] = value.strip()
+        del buf[: end + 4]
+        start = 0
+        while (idx := buf.find(sep, start)) < 0:
+            start = max(0, len(buf) - len(sep))
+            if len(buf) > max_part:
+                from webapp.core.errors import PayloadTooLarge
+
+                raise PayloadTooLarge(f"a part is larger than {max_part} bytes")
+            if not fill():
+                raise Interrupted(bytes(buf))
+        yield headers, bytes(buf[:idx])
+        del buf[: idx + len(sep)]
