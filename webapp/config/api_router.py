@@ -4,6 +4,8 @@ from rest_framework.routers import DefaultRouter
 
 from webapp.imaging.api import InstanceViewSet, PatientViewSet, SeriesViewSet, StudyViewSet
 from webapp.labeling.api import FindingViewSet, ProjectViewSet, RevisionViewSet, TaskViewSet
+from webapp.labeling.review_api import ReviewViewSet
+from webapp.ml.api import AuditViewSet, InferenceJobViewSet, ModelVersionViewSet, TrainingRunViewSet
 
 router = DefaultRouter()
 router.register("projects", ProjectViewSet, basename="project")
@@ -14,3 +16,8 @@ router.register("instances", InstanceViewSet, basename="instance")
 router.register("tasks", TaskViewSet, basename="task")
 router.register("revisions", RevisionViewSet, basename="revision")
 router.register("findings", FindingViewSet, basename="finding")
+router.register("reviews", ReviewViewSet, basename="review")
+router.register("models", ModelVersionViewSet, basename="model")
+router.register("jobs", InferenceJobViewSet, basename="job")
+router.register("training-runs", TrainingRunViewSet, basename="training-run")
+router.register("audit", AuditViewSet, basename="audit")

@@ -16,6 +16,8 @@ urlpatterns = [
     path("studies/<int:pk>/", views.study_page, name="study"),
     path("patients/", views.patients_page, name="patients"),
     path("", include("webapp.labeling.urls")),
+    path("", include("webapp.labeling.review_urls")),
+    path("", include("webapp.ml.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

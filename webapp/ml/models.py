@@ -31,7 +31,11 @@ class ModelVersion(models.Model):
     class Meta:
         ordering = ["-created", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["project", "name", "version"], name="model_version_unique")
+            models.UniqueConstraint(fields=["project", "name", "version"], name="model_version_unique"),
+            # One active version per project, enforced by the database (services also lock the project).
+            models.UniqueConstraint(
+                fields=["project"], condition=models.Q(state="active"), name="model_version_one_active"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -104,3 +108,29 @@ class TrainingRun(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
+        constraints = [
+            # One open run per project (services take a row lock first and answer 409).
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=models.Q(state__in=["queued", "running", "evaluating"]),
+                name="training_run_one_open_per_project",
+            )
+        ]
+
+
+class TrainingSchedule(models.Model):
+    """Periodic retraining of one project, checked by a django-celery-beat task."""
+
+    project = models.OneToOneField("labeling.Project", on_delete=models.CASCADE, related_name="training_schedule")
+    enabled = models.BooleanField(default=False)
+    nightly = models.BooleanField(default=True, help_text="start a run once a night at `hour` (UTC)")
+    hour = models.PositiveSmallIntegerField(default=2)
+    min_new_labels = models.PositiveIntegerField(
+        default=0, help_text="also start a run once this many newly accepted tasks exist (0 = off)"
+    )
+    config = models.JSONField(default=dict, blank=True, help_text="fine-tuning config overrides")
+    last_triggered = models.DateTimeField(null=True, blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"schedule of project {self.project_id}"
