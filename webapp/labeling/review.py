@@ -92,7 +92,7 @@ def decide_finding(*, finding: Finding, user: Any, decision: str, comment: str =
         raise ValidationFailed("decision must be accept, reject or edit")
     held = require_role(user=user, project_id=finding.task.project_id, roles=MEMBER, what="triaging findings")
     with transaction.atomic():
-        task = Task.objects.select_for_update().select_related("series", "project", "head_revision").get(
+        task = Task.objects.select_for_update(of=("self",)).select_related("series", "project", "head_revision").get(
             pk=finding.task_id)
         finding = Finding.objects.select_related("revision").get(pk=finding.pk)
         reviewing = bool(held & OVERSIGHT) and task.assignee_id != user.pk

@@ -131,3 +131,19 @@ def add_loop_objects(world: Any) -> None:
                                    comment="look at slice 3", slice_index=3)
     world.objects.update(model_version=candidate, active_version=active, job=job, training_run=run,
                          loop_task=task, ai_finding=finding, loop_review=review)
+
+
+def accepted_phantom_task(*, world: Any, seed: int = 21) -> Any:
+    """A phantom series ingested for real, with its truth label as the accepted head revision."""
+    from webapp.imaging.models import Series
+    from webapp.imaging.services import IncomingFile, ingest_files
+    from webapp.labeling.models import Task
+
+    paths, ph = phantom_files(seed, patient_id=f"TR{seed}", size=48, slices=16)
+    report = ingest_files(project=world["project"], files=[IncomingFile(p.name, p.read_bytes()) for p in paths],
+                          actor=None, source="cli")
+    series = Series.objects.get(series_instance_uid=report.results[0].series_instance_uid)
+    task = Task.objects.create(project=world["project"], series=series, assignee=world.users["assignee"],
+                               state=Task.State.ACCEPTED)
+    save_truth_revision(task=task, label=ph.label)
+    return task

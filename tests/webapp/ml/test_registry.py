@@ -1,0 +1,83 @@
+"""Model registry: import_bundle validates, one active version per project, uploads are validated
+by inference, failed jobs show their reason and can be retried."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import IntegrityError, transaction
+
+from tests.conftest import client_as
+from tests.webapp.ml.helpers import make_bundle
+
+pytestmark = pytest.mark.django_db
+
+
+def test_import_bundle_command_registers_and_activates_idempotently(world: Any, tmp_path: Path) -> None:
+    from webapp.ml.models import ModelVersion
+
+    make_bundle(tmp_path / "b")
+    call_command("import_bundle", str(tmp_path / "b"), "--project", "demo", "--activate")
+    call_command("import_bundle", str(tmp_path / "b"), "--project", "demo", "--activate")
+    mv = ModelVersion.objects.get(project=world["project"])
+    assert mv.state == "active" and mv.metadata["validation"] == "ok"
+    world["project"].refresh_from_db()
+    assert world["project"].active_model_id == mv.pk
+    (tmp_path / "bad" / "configs").mkdir(parents=True)
+    (tmp_path / "bad" / "configs" / "metadata.json").write_text("{}")
+    with pytest.raises(CommandError, match="invalid bundle"):
+        call_command("import_bundle", str(tmp_path / "bad"))
+
+
+def test_database_allows_one_active_version_per_project(world: Any) -> None:
+    from webapp.ml.models import ModelVersion
+
+    ModelVersion.objects.create(project=world["project"], name="a", version="1", state="active")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ModelVersion.objects.create(project=world["project"], name="a", version="2", state="active")
+
+
+def test_uploaded_zip_is_validated_by_inference(world: Any, tmp_path: Path) -> None:
+    from webapp.ml.engine import validate_uploaded, zip_bundle_dir
+    from webapp.ml.models import ModelVersion
+
+    make_bundle(tmp_path / "b", version="3.0.0")
+    data = zip_bundle_dir(tmp_path / "b")
+    admin = client_as(world.users["project_admin"])
+    r = admin.post("/api/v1/models/", {"project": "demo", "file": io.BytesIO(data)}, format="multipart")
+    assert r.status_code == 201, r.content
+    assert r.json()["metadata"]["validation"] == "pending"
+    assert admin.post(f"/api/v1/models/{r.json()['id']}/promote/").status_code == 409
+    validate_uploaded(model_version_id=r.json()["id"])
+    assert ModelVersion.objects.get(pk=r.json()["id"]).metadata["validation"] == "ok"
+    assert admin.post(f"/api/v1/models/{r.json()['id']}/promote/").status_code == 200
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("configs/metadata.json", '{"name": "broken", "version": "1"}')
+    r = admin.post("/api/v1/models/", {"project": "demo", "file": io.BytesIO(buf.getvalue())}, format="multipart")
+    validate_uploaded(model_version_id=r.json()["id"])
+    broken = ModelVersion.objects.get(pk=r.json()["id"])
+    assert broken.metadata["validation"] == "failed" and broken.state == "discarded"
+
+
+def test_failed_job_shows_its_reason_and_can_be_retried(world: Any) -> None:
+    from tests.webapp.ml.helpers import register_bundle
+    from webapp.ml.engine import execute_job
+    from webapp.ml.services import request_preannotation
+
+    register_bundle(project=world["project"])
+    job = request_preannotation(series=world["series"], requested_by=world.users["annotator"])
+    assert job is not None
+    execute_job(job_id=job.pk)  # the factory series has no readable instances
+    job.refresh_from_db()
+    assert job.state == "failed" and job.error
+    r = client_as(world.users["annotator"]).get(f"/api/v1/jobs/{job.pk}/")
+    assert r.json()["state"] == "failed" and r.json()["error"] == job.error
+    r = client_as(world.users["annotator"]).post(f"/api/v1/jobs/{job.pk}/retry/")
+    assert r.status_code == 202 and r.json()["state"] == "queued"
