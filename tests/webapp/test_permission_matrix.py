@@ -100,6 +100,11 @@ def test_route_answers_role_as_expected(row: dict[str, str], world: Any) -> None
     from tests.factories import InstanceFactory
 
     world.objects.setdefault("instance", InstanceFactory(series=world["series"]))
+    if "quarantined" not in world.objects:
+        from webapp.imaging.models import QuarantinedFile
+
+        world.objects["quarantined"] = QuarantinedFile.objects.create(
+            project=world["project"], filename="bad.dcm", reason="not DICOM", rule="not_dicom", source="upload")
     if "revision" not in world.objects:
         from tests.factories import make_revision
 

@@ -3,6 +3,7 @@
 from rest_framework.routers import DefaultRouter
 
 from webapp.imaging.api import InstanceViewSet, PatientViewSet, SeriesViewSet, StudyViewSet
+from webapp.imaging.upload import QuarantineViewSet, UploadViewSet
 from webapp.labeling.api import FindingViewSet, ProjectViewSet, RevisionViewSet, TaskViewSet
 from webapp.labeling.review_api import ReviewViewSet
 from webapp.ml.api import AuditViewSet, InferenceJobViewSet, ModelVersionViewSet, TrainingRunViewSet
@@ -13,6 +14,8 @@ router.register("patients", PatientViewSet, basename="patient")
 router.register("studies", StudyViewSet, basename="study")
 router.register("series", SeriesViewSet, basename="series")
 router.register("instances", InstanceViewSet, basename="instance")
+router.register("uploads", UploadViewSet, basename="upload")
+router.register("quarantine", QuarantineViewSet, basename="quarantine")
 router.register("tasks", TaskViewSet, basename="task")
 router.register("revisions", RevisionViewSet, basename="revision")
 router.register("findings", FindingViewSet, basename="finding")

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from webapp.accounts.views import ObtainTokenView
 from webapp.core import health, views
+from webapp.imaging import pages as imaging_pages
 
 from .api_router import router
 
@@ -24,6 +25,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", ObtainTokenView.as_view(), name="api-token"),
     path("api/v1/", include(router.urls)),
+    path("upload/", imaging_pages.upload_page, name="upload"),
     path("dicomweb/", include("webapp.imaging.dicomweb.urls")),
     path("projects/<slug:project>/dicomweb/", include("webapp.imaging.dicomweb.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

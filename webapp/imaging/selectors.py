@@ -216,3 +216,14 @@ def ingest_project_for(*, user: Any, project_slug: str | None) -> Any:
         raise NotFound(f"project {project_slug!r} does not exist")
     require_role(user=user, project_id=project.pk, roles={Role.ANNOTATOR, Role.ADMIN}, what="storing instances")
     return project
+
+
+def upload_projects_for(*, user: Any) -> QuerySet[Any]:
+    """Projects the user may store instances into (annotator or admin there)."""
+    from webapp.accounts.models import Membership, Role
+    from webapp.labeling.models import Project
+
+    if user.is_superuser:
+        return Project.objects.all()
+    ids = Membership.objects.filter(user=user, role__in=[Role.ANNOTATOR, Role.ADMIN]).values("project_id")
+    return Project.objects.filter(id__in=ids)

@@ -50,3 +50,18 @@ class InstanceOut(serializers.ModelSerializer):
             "transfer_syntax_uid", "sha256", "size", "rows", "columns", "number_of_frames",
             "slice_position",
         ]
+
+
+class QuarantinedFileOut(serializers.ModelSerializer):
+    project: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    uploaded_by: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        from .models import QuarantinedFile
+
+        model = QuarantinedFile
+        fields = ["id", "project", "filename", "rule", "reason", "sha256", "size", "source", "uploaded_by", "created"]
+
+
+class UploadIn(serializers.Serializer):
+    project = serializers.SlugField(max_length=16)
