@@ -29,7 +29,7 @@ class UploadViewSet(viewsets.ViewSet):
 
         def files() -> Iterator[IncomingFile]:
             for f in uploads:
-                name = request.data.get(f"path:{f.name}") or f.name
+                name = request.POST.get(f"path:{f.name}") or f.name
                 if name.lower().endswith(".zip"):
                     yield from iter_zip(name, f)
                 elif not skipped(name):
