@@ -72,6 +72,28 @@ class LocalStorage:
             raise
         return size
 
+    def write_many(self, items: list[tuple[str, bytes]]) -> None:
+        """Many files atomically, with two filesystem syncs per batch instead of two fsyncs per file:
+        temps written → syncfs (data durable) → renames → syncfs (names durable). A crash leaves each
+        key absent or complete, never partial."""
+        temps: list[tuple[str, Path]] = []
+        try:
+            for key, data in items:
+                target = self.path(key)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+                temps.append((tmp, target))
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+            _syncfs(self.root)
+            for tmp, target in temps:
+                os.replace(tmp, target)
+            _syncfs(self.root)
+        except BaseException:
+            for tmp, _ in temps:
+                Path(tmp).unlink(missing_ok=True)
+            raise
+
     def open(self, key: str) -> BinaryIO:
         return self.path(key).open("rb")
 
@@ -122,6 +144,24 @@ class S3Storage:
             with self.open(key) as src, path.open("wb") as dst:
                 shutil.copyfileobj(src, dst)
             yield path
+
+
+def _syncfs(root: Path) -> None:
+    """Flush the filesystem holding `root` (Linux syncfs; os.sync elsewhere)."""
+    import ctypes
+    import ctypes.util
+
+    libc_name = ctypes.util.find_library("c")
+    syncfs = getattr(ctypes.CDLL(libc_name, use_errno=True), "syncfs", None) if libc_name else None
+    if syncfs is None:
+        os.sync()
+        return
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 @lru_cache(maxsize=4)

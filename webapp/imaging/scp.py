@@ -66,11 +66,12 @@ def build_ae(*, ae_title: str | None = None) -> AE:
     ae.require_called_aet = False  # any project AE title is accepted; the handler picks the project
     syntaxes = sorted(SUPPORTED_TRANSFER_SYNTAXES)
     for cx in AllStoragePresentationContexts:
-        ae.add_supported_context(cx.abstract_syntax, syntaxes)
+        if cx.abstract_syntax:
+            ae.add_supported_context(cx.abstract_syntax, syntaxes)
     ae.add_supported_context(Verification)
     ae.maximum_pdu_size = 0
     return ae
 
 
-def handlers() -> list[tuple[Any, Any]]:
+def handlers() -> Any:
     return [(evt.EVT_C_STORE, handle_store)]

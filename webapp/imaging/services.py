@@ -149,11 +149,17 @@ def _ingest_batch(*, project: Project, files: list[IncomingFile], actor: Any, so
 
     if unique:
         storage = get_storage()
+        pending: list[tuple[str, bytes]] = []
         for _, p in unique:
             key = content_key("dicom", p.sha256, ".dcm")
             if not storage.exists(key):
-                storage.write_atomic(key, p.data)
+                pending.append((key, p.data))
             p.extra["storage_key"] = key
+        if hasattr(storage, "write_many"):
+            storage.write_many(pending)  # one durable flush per batch, before the rows commit
+        else:
+            for key, data in pending:
+                storage.write_atomic(key, data)
         for i, outcome in _index(project=project, items=unique, actor=actor, source=source):
             if isinstance(outcome, Refused):
                 refusals.append((i, files[i].name, files[i].data, outcome))
