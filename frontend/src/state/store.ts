@@ -1,0 +1,75 @@
+// Viewer state, separate from the UI: findings, save status, revision; UI modules subscribe.
+
+export interface Finding {
+  segment: number;
+  label_class: string;
+  attributes: Record<string, unknown>;
+  diameter_mm?: number | null;
+  volume_mm3?: number | null;
+  centroid_voxel?: number[] | null;
+  source?: string;
+  status?: string;
+  visible: boolean;
+  voxels?: number;
+}
+
+export type SaveStatus = "saved" | "dirty" | "saving" | "error" | "conflict" | "readonly";
+
+export interface Revision {
+  id: number;
+  author: string | null;
+  created: string;
+  message: string;
+  is_head: boolean;
+  size: number;
+}
+
+export interface State {
+  findings: Finding[];
+  activeSegment: number;
+  headRevision: number | null;
+  saveStatus: SaveStatus;
+  message: string;
+  conflictWith: number | null;
+  loaded: number;
+  total: number;
+  tool: string;
+  layout: "stack" | "mpr";
+  history: Revision[];
+  opacity: number;
+  labelsVisible: boolean;
+  brushSize: number;
+  threshold: [number, number];
+  taskState: string;
+}
+
+type Listener = (s: State, prev: State) => void;
+
+export class Store {
+  private s: State;
+  private listeners: Listener[] = [];
+  constructor(initial: State) {
+    this.s = initial;
+  }
+  get(): State {
+    return this.s;
+  }
+  set(patch: Partial<State>): void {
+    const prev = this.s;
+    this.s = { ...prev, ...patch };
+    for (const l of this.listeners) l(this.s, prev);
+  }
+  subscribe(l: Listener): () => void {
+    this.listeners.push(l);
+    l(this.s, this.s);
+    return () => (this.listeners = this.listeners.filter((x) => x !== l));
+  }
+  finding(segment: number): Finding | undefined {
+    return this.s.findings.find((f) => f.segment === segment);
+  }
+  nextSegment(): number {
+    const used = new Set(this.s.findings.map((f) => f.segment));
+    for (let i = 1; i < 256; i++) if (!used.has(i)) return i;
+    throw new Error("255 findings is the most a task can hold");
+  }
+}
