@@ -71,6 +71,8 @@ export class Viewer {
     createToolGroup(STACK_GROUP, ["vp-stack"], ENGINE);
     this.series = await loadSeries(this.cfg, (loaded, total, i) => {
       this.store.set({ loaded, total });
+      if (loaded === 1) requestAnimationFrame(() => performance.mark("nodus:first-image"));
+      if (loaded === total) requestAnimationFrame(() => performance.mark("nodus:all-loaded"));
       if (loaded === 1 || i === this.currentSlice() || loaded === total || loaded % 8 === 0) this.scheduleRender();
     });
     const { geometry: g } = this.series;
