@@ -6,6 +6,7 @@ Every refusal is a `Refused(rule, reason)`; the ingest service turns it into a q
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -18,9 +19,12 @@ from typing import Any
 
 import pydicom
 from pydicom import config as pydicom_config
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import _read_file_meta_info
+from pydicom.tag import Tag
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -84,6 +88,7 @@ class Parsed:
     bits_allocated: int = 16
     pixel_offset: int | None = None
     pixel_length: int | None = None
+    header: dict[str, Any] | None = None  # DICOM JSON of the raw header, built before any value access
     image_position: list[float] | None = None
     orientation: list[float] | None = None
     pixel_spacing: list[float] | None = None
@@ -91,17 +96,42 @@ class Parsed:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _text(ds: Dataset, keyword: str, limit: int = 64) -> str:
-    value = ds.get(keyword)
+Source = Dataset | dict[str, Any]  # a pydicom dataset or its DICOM JSON (`header_json`)
+
+
+@functools.lru_cache(maxsize=256)
+def _json_key(keyword: str) -> str:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(keyword)
+    return f"{tag:08X}"
+
+
+def _get(src: Source, keyword: str) -> Any:
+    """Value of `keyword`: None when absent or empty, a list when multi-valued."""
+    if not isinstance(src, dict):
+        return src.get(keyword)
+    item = src.get(_json_key(keyword))
+    values = item.get("Value") if item else None
+    if not values:
+        return None
+    if item is not None and item.get("vr") == "PN":
+        values = ["=".join(v.get(k, "") for k in ("Alphabetic", "Ideographic", "Phonetic") if k in v)
+                  if isinstance(v, dict) else v for v in values]
+    return values[0] if len(values) == 1 else list(values)
+
+
+def _text(ds: Source, keyword: str, limit: int = 64) -> str:
+    value = _get(ds, keyword)
     if value is None:
         return ""
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        value = "\\".join(str(v) for v in value)
+        value = "\\".join("" if v is None else str(v) for v in value)
     return str(value).strip()[:limit]
 
 
-def _int(ds: Dataset, keyword: str) -> int | None:
-    value = ds.get(keyword)
+def _int(ds: Source, keyword: str) -> int | None:
+    value = _get(ds, keyword)
     if value is None or value == "":
         return None
     try:
@@ -110,8 +140,8 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         raise Refused("invalid_value", f"{keyword} is not an integer: {str(value)[:40]!r}") from None
 
 
-def _floats(ds: Dataset, keyword: str, n: int) -> list[float] | None:
-    value = ds.get(keyword)
+def _floats(ds: Source, keyword: str, n: int) -> list[float] | None:
+    value = _get(ds, keyword)
     if value is None or value == "":
         return None
     try:
@@ -193,7 +223,7 @@ def parse(data: bytes, *, max_bytes: int, max_decoded_bytes: int) -> Parsed:
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types on garbage
         raise Refused("unreadable", f"DICOM header could not be parsed: {type(exc).__name__}: {exc}"[:300]) from None
     try:
-        return _extract(data, ds, ts, pixel_at=pixel_at, max_decoded_bytes=max_decoded_bytes)
+        return _extract(data, ds, header_json(ds), ts, pixel_at=pixel_at, max_decoded_bytes=max_decoded_bytes)
     except Refused:
         raise
     except Exception as exc:  # noqa: BLE001 - a malformed element we did not anticipate
@@ -223,11 +253,13 @@ def _pixel_element(data: bytes, pos: int, ts: str) -> tuple[int, int] | None:
     return pos + 8, struct.unpack(endian + "H", data[pos + 6:pos + 8])[0]
 
 
-def _extract(data: bytes, ds: Dataset, ts: str, *, pixel_at: int, max_decoded_bytes: int) -> Parsed:
-    study = check_uid(_text(ds, "StudyInstanceUID", 100), "StudyInstanceUID")
-    series = check_uid(_text(ds, "SeriesInstanceUID", 100), "SeriesInstanceUID")
-    sop = check_uid(_text(ds, "SOPInstanceUID", 100), "SOPInstanceUID")
-    sop_class = check_uid(_text(ds, "SOPClassUID", 100), "SOPClassUID")
+def _extract(data: bytes, ds: Dataset, h: dict[str, Any], ts: str, *, pixel_at: int,
+             max_decoded_bytes: int) -> Parsed:
+    """Checks and catalog fields, read from the header JSON `h` (values converted once)."""
+    study = check_uid(_text(h, "StudyInstanceUID", 100), "StudyInstanceUID")
+    series = check_uid(_text(h, "SeriesInstanceUID", 100), "SeriesInstanceUID")
+    sop = check_uid(_text(h, "SOPInstanceUID", 100), "SOPInstanceUID")
+    sop_class = check_uid(_text(h, "SOPClassUID", 100), "SOPClassUID")
     if not is_storage_class(sop_class):
         raise Refused("sop_class", f"SOP class {sop_class} is not a storage SOP class")
     parsed = Parsed(
@@ -239,7 +271,8 @@ def _extract(data: bytes, ds: Dataset, ts: str, *, pixel_at: int, max_decoded_by
         sop_instance_uid=sop,
         study_instance_uid=study,
         series_instance_uid=series,
-        modality=_text(ds, "Modality", 16) or "OT",
+        modality=_text(h, "Modality", 16) or "OT",
+        header=h,
     )
     if ts == DeflatedExplicitVRLittleEndian:
         if "PixelData" in ds:
@@ -247,18 +280,18 @@ def _extract(data: bytes, ds: Dataset, ts: str, *, pixel_at: int, max_decoded_by
             length = getattr(elem, "length", None)
             if length is None:
                 length = 0xFFFFFFFF if getattr(elem, "is_undefined_length", False) else len(ds.PixelData)
-            _check_pixels(parsed, ds, length=length, tell=None, ts=ts, max_decoded_bytes=max_decoded_bytes)
+            _check_pixels(parsed, h, length=length, tell=None, ts=ts, max_decoded_bytes=max_decoded_bytes)
             del ds.PixelData
     else:
         located = _pixel_element(data, pixel_at, ts)
         if located is not None:
             tell, length = located
-            _check_pixels(parsed, ds, length=length, tell=tell, ts=ts, max_decoded_bytes=max_decoded_bytes)
-    _check_geometry(parsed, ds)
+            _check_pixels(parsed, h, length=length, tell=tell, ts=ts, max_decoded_bytes=max_decoded_bytes)
+    _check_geometry(parsed, h)
     return parsed
 
 
-def _check_pixels(parsed: Parsed, ds: Dataset, *, length: int, tell: int | None, ts: str,
+def _check_pixels(parsed: Parsed, ds: Source, *, length: int, tell: int | None, ts: str,
                   max_decoded_bytes: int) -> None:
     rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
     if not rows or not cols:
@@ -295,13 +328,13 @@ def _check_pixels(parsed: Parsed, ds: Dataset, *, length: int, tell: int | None,
         parsed.pixel_offset, parsed.pixel_length = tell, length
 
 
-def _check_geometry(parsed: Parsed, ds: Dataset) -> None:
+def _check_geometry(parsed: Parsed, ds: Source) -> None:
     iop = _floats(ds, "ImageOrientationPatient", 6)
     ipp = _floats(ds, "ImagePositionPatient", 3)
     spacing = _floats(ds, "PixelSpacing", 2)
     if spacing is not None and min(spacing) <= 0:
         raise Refused("geometry", f"PixelSpacing must be positive, got {spacing}")
-    thickness = ds.get("SliceThickness")
+    thickness = _get(ds, "SliceThickness")
     if thickness not in (None, ""):
         try:
             t = float(thickness)
@@ -329,18 +362,126 @@ def normal(iop: list[float]) -> list[float]:
     return [r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0]]
 
 
+# DICOM JSON straight from the raw elements pydicom read (no per-element DataElement conversion,
+# which was ~30 % of ingest time); anything unusual (sequences, ambiguous VRs, other character sets,
+# undecodable values) goes through pydicom's own `to_json_dict`.
+BULK_THRESHOLD = 4096
+_STRUCT = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
+_BYTES_VRS = {"OB", "OW", "OF", "OD", "OL", "OV", "UN"}
+_CHARSET_VRS = {"SH", "LO", "ST", "LT", "UT", "UC", "PN"}
+_SINGLE_VRS = {"LT", "ST", "UT", "UR"}
+_STR_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+_SIMPLE_CHARSETS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
+
+
+def _bulk(_elem: Any) -> str:
+    return INSTANCE_URL
+
+
+def _number(text: str, vr: str) -> Any:
+    try:
+        if vr == "IS":
+            return int(text) if text.lstrip("+-").isdigit() else int(float(text))
+        return float(text)
+    except ValueError:
+        return text  # invalid number: kept as received (validation is not the metadata's job)
+
+
+def _fast_element(raw: RawDataElement, vr: str, text_encoding: str | None) -> dict[str, Any] | None:
+    """DICOM JSON of one raw element, or None when pydicom should do it."""
+    if vr not in _STR_VRS and vr not in _STRUCT and vr not in ("AT", "OB", "OW", "OF", "OD", "OL", "OV"):
+        return None  # SQ, UN (pydicom knows the real VR), ambiguous VRs
+    value = raw.value or b""
+    out: dict[str, Any] = {"vr": vr}
+    if not value:
+        return out
+    if vr in _STR_VRS:
+        encoding = text_encoding if vr in _CHARSET_VRS else "latin-1"
+        if encoding is None:
+            return None
+        try:
+            text = value.decode(encoding)
+        except UnicodeDecodeError:
+            return None
+        text = text.rstrip("\x00 ") if vr in _SINGLE_VRS or vr == "UI" else text.strip("\x00 ")
+        if not text:
+            return out
+        items = [text] if vr in _SINGLE_VRS else text.split("\\")
+        if vr == "PN":
+            names = []
+            for item in items:
+                groups = item.split("=")
+                comps: dict[str, str] = {"Alphabetic": groups[0]}
+                if len(groups) > 1:
+                    comps["Ideographic"] = groups[1]
+                if len(groups) > 2:
+                    comps["Phonetic"] = groups[2]
+                names.append(comps)
+            out["Value"] = names
+        elif vr in ("IS", "DS"):
+            out["Value"] = [_number(v.strip(), vr) if v.strip() else None for v in items]
+        else:
+            out["Value"] = items
+        return out
+    if vr in _STRUCT or vr == "AT":
+        fmt = "H" if vr == "AT" else _STRUCT[vr]
+        size = struct.calcsize(fmt)
+        if len(value) % size:
+            return None
+        values = struct.unpack(("<" if raw.is_little_endian else ">") + fmt * (len(value) // size), value)
+        if vr == "AT":
+            out["Value"] = [f"{values[k]:04X}{values[k + 1]:04X}" for k in range(0, len(values) - 1, 2)]
+        elif vr in ("FL", "FD") and not all(math.isfinite(v) for v in values):
+            return None
+        else:
+            out["Value"] = list(values)
+        return out
+    if vr in _BYTES_VRS:
+        if len(value) > (BULK_THRESHOLD // 4) * 3:
+            out["BulkDataURI"] = INSTANCE_URL
+        else:
+            import base64
+
+            out["InlineBinary"] = base64.b64encode(value).decode()
+        return out
+    return None
+
+
+def header_json(ds: Dataset) -> dict[str, Any]:
+    """DICOM JSON (PS3.18 F.2) of every element before the pixel data; bulk values by URI."""
+    charset = ds._dict.get(Tag(0x00080005))
+    text_encoding: str | None = "latin-1"
+    if charset is not None:
+        if isinstance(charset, RawDataElement):
+            cs = (charset.value or b"").decode("latin-1").strip("\x00 ")
+        else:
+            cs = str(charset.value or "")
+        text_encoding = _SIMPLE_CHARSETS.get(cs)  # None: other/multiple charsets → pydicom decodes
+    body: dict[str, Any] = {}
+    for tag, raw in ds._dict.items():
+        if tag >= 0x7FE00000:
+            continue
+        item: dict[str, Any] | None = None
+        if isinstance(raw, RawDataElement):
+            vr = raw.VR
+            if vr is None:
+                try:
+                    vr = dictionary_VR(tag) if not (tag >> 16) % 2 else "UN"
+                except KeyError:
+                    vr = "UN"
+            item = _fast_element(raw, str(vr), text_encoding)
+        if item is None:
+            try:
+                item = ds[tag].to_json_dict(_bulk, BULK_THRESHOLD)
+            except Exception:  # noqa: BLE001, S112 - an element pydicom cannot convert is left out of the metadata
+                continue
+        body[f"{tag:08X}"] = item
+    return body
+
+
 def metadata_json(p: Parsed) -> str:
     """DICOM JSON of the header; pixel data and other bulk values become BulkDataURIs."""
-
-    def bulk(_elem: Any) -> str:
-        return INSTANCE_URL
-
-    ds = p.ds
-    header = Dataset()
-    for elem in ds:
-        if elem.tag < 0x7FE00000:
-            header.add(elem)
-    body = header.to_json_dict(bulk_data_threshold=4096, bulk_data_element_handler=bulk)
+    body = dict(p.header) if p.header is not None else header_json(p.ds)
     if p.rows:
         frame_list = ",".join(str(i) for i in range(1, p.frames + 1)) if p.frames <= 1000 else "1"
         native = p.transfer_syntax_uid in NATIVE_LE | {ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian}

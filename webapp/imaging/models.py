@@ -4,6 +4,15 @@ from django.conf import settings
 from django.db import models
 
 
+class MetadataTextField(models.TextField):
+    """Text column for cached DICOM JSON. Having `get_placeholder` keeps Django's PostgreSQL
+    bulk_create on multi-row VALUES instead of UNNEST(text[]): psycopg builds array literals in Python,
+    escaping every quote of every JSON document (≈ 25 % of ingest time for a 300-instance batch)."""
+
+    def get_placeholder(self, value: object, compiler: object, connection: object) -> str:
+        return "%s"
+
+
 class Patient(models.Model):
     project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="patients")
     patient_id = models.CharField(max_length=64)
@@ -97,7 +106,7 @@ class Instance(models.Model):
     pixel_offset = models.BigIntegerField(null=True, blank=True)
     pixel_length = models.BigIntegerField(null=True, blank=True)
     # DICOM JSON of the header (no pixel data), cached at ingest: series metadata is one query.
-    metadata = models.TextField(blank=True, default="")
+    metadata = MetadataTextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

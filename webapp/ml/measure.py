@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference import measure_mask
-
 
 @dataclass(frozen=True)
 class MaskMeasurement:
@@ -19,5 +17,7 @@ class MaskMeasurement:
 
 def measure_segment(mask: np.ndarray, spacing: tuple[float, float, float]) -> MaskMeasurement:
     """`mask` is a boolean (z, y, x) array, `spacing` (z, y, x) mm; raises ValueError if empty."""
+    from inference.candidates import measure_mask  # lazy: `inference` pulls in torch/MONAI (web startup)
+
     diameter, volume, centroid = measure_mask(mask, spacing)
     return MaskMeasurement(round(diameter, 2), round(volume, 2), centroid)

@@ -3,15 +3,17 @@ project's JSON shape, Accept parsing, multipart/related reading (streamed) and w
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import re
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
@@ -23,6 +25,7 @@ from webapp.accounts.authentication import ExpiringTokenAuthentication
 from webapp.core.errors import DomainError, error_body
 
 CHUNK = 1 << 20
+OUT_CHUNK = 4 << 20  # response blocks: fewer thread hops and ASGI messages
 
 
 def dicomweb_view(methods: set[str]) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
@@ -112,44 +115,66 @@ class Part:
 
 
 def multipart_response(request: HttpRequest, parts: Iterable[Part], *, part_type: str,
-                       transfer_syntax: str | None = None) -> StreamingHttpResponse:
-    """multipart/related streamed in ~1 MB blocks, gzip-encoded when the client accepts it."""
+                       transfer_syntax: str | None = None, compress: bool = True) -> StreamingHttpResponse:
+    """multipart/related streamed in ~1 MB blocks, gzip-encoded when the client accepts it (and
+    `compress`).
+
+    Under ASGI the body is an async iterator that pulls each block in a worker thread (file reads,
+    transcoding and gzip release the GIL or are CPU work that must not block the event loop): Django
+    would otherwise consume a sync iterator *whole* into a list before sending the first byte."""
     boundary = uuid.uuid4().hex
     ctype = f'multipart/related; type="{part_type}"; boundary={boundary}'
     if transfer_syntax:
         ctype += f"; transfer-syntax={transfer_syntax}"
-    gzip = wants_gzip(request)
-
-    def blocks() -> Iterator[bytes]:
-        pending: list[bytes] = []
-        size = 0
-        for part in parts:
-            head = f"--{boundary}\r\nContent-Type: {part.content_type}\r\n"
-            if part.location:
-                head += f"Content-Location: {part.location}\r\n"
-            pending += [head.encode(), b"\r\n", part.body, b"\r\n"]
-            size += len(part.body)
-            if size >= CHUNK:
-                yield b"".join(pending)
-                pending, size = [], 0
-        pending.append(f"--{boundary}--\r\n".encode())
-        yield b"".join(pending)
-
-    stream: Iterator[bytes] = blocks()
-    response = StreamingHttpResponse(_gzip(stream) if gzip else stream, content_type=ctype)
+    gzip = compress and wants_gzip(request)
+    blocks = _Blocks(iter(parts), boundary, gzip)
+    stream: Iterator[bytes] | AsyncIterator[bytes]
+    stream = _async_blocks(blocks) if isinstance(request, ASGIRequest) else iter(blocks.next_block, b"")
+    response = StreamingHttpResponse(stream, content_type=ctype)
     if gzip:
         response["Content-Encoding"] = "gzip"
     response["Vary"] = "Accept-Encoding"
     return response
 
 
-def _gzip(blocks: Iterator[bytes]) -> Iterator[bytes]:
-    comp = zlib.compressobj(1, zlib.DEFLATED, 31)
-    for block in blocks:
-        out = comp.compress(block)
-        if out:
-            yield out
-    yield comp.flush()
+class _Blocks:
+    """The multipart body as a pull-based sequence of blocks (b"" when done)."""
+
+    def __init__(self, parts: Iterator[Part], boundary: str, gzip: bool) -> None:
+        self.parts = parts
+        self.boundary = boundary
+        self.comp = zlib.compressobj(1, zlib.DEFLATED, 31) if gzip else None  # wbits=31: gzip container
+        self.done = False
+
+    def next_block(self) -> bytes:
+        while not self.done:
+            pending: list[bytes] = []
+            size = 0
+            for part in self.parts:
+                head = f"--{self.boundary}\r\nContent-Type: {part.content_type}\r\n"
+                if part.location:
+                    head += f"Content-Location: {part.location}\r\n"
+                pending += [head.encode(), b"\r\n", part.body, b"\r\n"]
+                size += len(part.body)
+                if size >= OUT_CHUNK:
+                    break
+            else:
+                pending.append(f"--{self.boundary}--\r\n".encode())
+                self.done = True
+            block = b"".join(pending)
+            if self.comp is not None:
+                block = self.comp.compress(block) + (self.comp.flush() if self.done else b"")
+            if block:
+                return block
+        return b""
+
+
+async def _async_blocks(blocks: _Blocks) -> AsyncIterator[bytes]:
+    while True:
+        block = await asyncio.to_thread(blocks.next_block)
+        if not block:
+            return
+        yield block
 
 
 class Interrupted(Exception):
