@@ -73,7 +73,9 @@ async def latency(n: int) -> list[float]:
     return out
 
 
-def stow_to_suggestions(url: str, token: str, project: str, size: int, slices: int) -> float:
+def stow_to_suggestions(
+    url: str, token: str, project: str, size: int, slices: int
+) -> tuple[float, list[tuple[str, float]]]:
     import requests
 
     from training.phantoms import chest_ct, write_dicom_series
@@ -86,9 +88,10 @@ def stow_to_suggestions(url: str, token: str, project: str, size: int, slices: i
                         + b"\r\n" for p in paths) + b"--" + boundary.encode() + b"--\r\n"
         headers = {"Authorization": f"Token {token}",
                    "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'}
-        t0 = time.perf_counter()
+        t0, wall0 = time.perf_counter(), time.time()
         r = requests.post(f"{url}/projects/{project}/dicomweb/studies", data=body, headers=headers, timeout=600)
         r.raise_for_status()
+        stow_s = time.perf_counter() - t0
         import pydicom
 
         uid = pydicom.dcmread(paths[0], stop_before_pixels=True).SeriesInstanceUID
@@ -102,9 +105,39 @@ def stow_to_suggestions(url: str, token: str, project: str, size: int, slices: i
             found = requests.get(f"{url}/api/v1/findings/", params={"series_instance_uid": uid, "source": "ai"},
                                  headers=auth, timeout=30)
             found.raise_for_status()
-            return time.perf_counter() - t0
+            total = time.perf_counter() - t0
+            return total, breakdown(url, auth, results[0], wall0, stow_s, total)
         time.sleep(0.25)
     raise SystemExit("no suggestions within 600 s")
+
+
+def breakdown(url: str, auth: dict[str, str], job: dict[str, object], wall0: float, stow_s: float,
+              total: float) -> list[tuple[str, float]]:
+    """Where the time went: the STOW request, the job's wait in the queue, the worker's stages
+    (from the job.finish audit row), and what is left (publishing, polling)."""
+    import requests
+
+    def ts(v: object) -> float:
+        return datetime.fromisoformat(str(v).replace("Z", "+00:00")).timestamp()
+
+    rows: list[tuple[str, float]] = [("STOW-RS request (ingest, job enqueued on commit)", stow_s)]
+    created, started, finished = ts(job["created"]), ts(job["started"]), ts(job["finished"])
+    rows.append(("job queued → started", started - created))
+    audit = requests.get(f"{url}/api/v1/audit/", params={"action": "job.finish", "target_id": job["id"]},
+                         headers=auth, timeout=30).json().get("results", [])
+    timings = next((a["data"].get("timings") or {} for a in audit if a["target_type"] == "ml.inferencejob"), {})
+    stages = ["load_model", "settle_wait", "read_series", "inference"]
+    for k in stages:
+        rows.append((f"worker: {k.replace('_', ' ')}", float(timings.get(k, 0.0))))
+        if k == "inference":
+            subs = sorted((kv for kv in timings.items() if kv[0].startswith("inference.")), key=lambda kv: -kv[1])
+            rows += [(f"  inference: {sub.split('.', 1)[1].replace('_', ' ')}", float(v)) for sub, v in subs]
+    worker = finished - started
+    saving = worker - sum(float(timings.get(k, 0)) for k in stages)
+    rows.append(("worker: saving (label, findings, commit, events)", saving))
+    rows.append(("worker total (started → finished)", worker))
+    rows.append(("finished → seen by the client", (wall0 + total) - finished))
+    return rows
 
 
 def main() -> None:
@@ -119,12 +152,17 @@ def main() -> None:
     lat = asyncio.run(latency(args.events))
     rows = [("progress event worker → web (ms)", f"{statistics.median(lat):.1f}", f"{pct(lat, 95):.1f}",
              f"{max(lat):.1f}", "p95 < 250")]
+    stages: list[tuple[str, float]] = []
     if args.url and args.token:
-        s = stow_to_suggestions(args.url, args.token, args.project, args.size, args.slices)
+        s, stages = stow_to_suggestions(args.url, args.token, args.project, args.size, args.slices)
         rows.append((f"STOW {args.size}x{args.size}x{args.slices} → suggestions (s)", f"{s:.1f}", "", "", "< 60"))
     print("| measure | p50 | p95 | max | bar |\n|---|---:|---:|---:|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")
+    if stages:
+        print("\n| STOW → suggestions, stage | s |\n|---|---:|")
+        for name, sec in stages:
+            print(f"| {name} | {sec:.2f} |")
     print(json.dumps({"events": len(lat)}))
 
 

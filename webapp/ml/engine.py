@@ -176,25 +176,46 @@ class _Reporter:
         return self.stop
 
 
+class _StageClock:
+    """Seconds spent in each stage of a job, in order (kept on the job's audit row and event)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self.t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round(now - self.t, 3)
+        self.t = now
+
+
 def execute_job(*, job_id: int) -> None:
     job = services.begin_job(job_id=job_id)
     if job is None:
         return
     report = _Reporter(job)
+    clock = _StageClock()
     try:
         report(0.0, "loading model")
         bundle = bundle_for(job.model_version)
+        clock.lap("load_model")
         report(0.01, "waiting for the series")
         wait_for_series_to_settle(series_id=job.series_id)
+        clock.lap("settle_wait")
         report(0.02, "reading series")
         volume = read_series_volume(series_id=job.series_id)
+        clock.lap("read_series")
         result = run_inference(bundle, volume, on_progress=lambda f, stage: report(0.05 + 0.9 * f, stage),
                                should_cancel=report.should_cancel)
+        clock.lap("inference")
+        clock.timings.update({f"inference.{k}": round(v, 3) for k, v in result.timings.items()})
         report(0.97, "saving")
         services.complete_job(
             job_id=job.pk, label=result.label, candidates=[c.to_dict() for c in result.candidates],
-            seconds=round(result.seconds, 3),
+            seconds=round(result.seconds, 3), timings=clock.timings,
         )
+        clock.lap("save")
+        log.info("job %s finished: %s", job.pk, clock.timings)
     except InferenceCancelled:
         services.fail_job(job_id=job.pk, reason="cancelled", cancelled=True)
     except SoftTimeLimitExceeded:

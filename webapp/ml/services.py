@@ -280,7 +280,8 @@ def job_should_stop(*, job_id: int) -> bool:
 
 
 def complete_job(
-    *, job_id: int, label: np.ndarray, candidates: list[dict[str, Any]], seconds: float | None = None
+    *, job_id: int, label: np.ndarray, candidates: list[dict[str, Any]], seconds: float | None = None,
+    timings: dict[str, float] | None = None,
 ) -> LabelRevision | None:
     """Store the AI result once: a LabelRevision authored by the model version and one suggested
     Finding per candidate. A duplicate delivery that finishes second stores nothing."""
@@ -316,9 +317,10 @@ def complete_job(
         job.result_revision, job.task, job.finished = rev, task, timezone.now()
         job.save(update_fields=["state", "progress", "stage", "result_revision", "task", "finished"])
         record(actor=None, actor_label=f"model {mv}", action="job.finish", target=job, project_id=job.project_id,
-               data={"revision": rev.pk, "findings": len(candidates), "seconds": seconds})
+               data={"revision": rev.pk, "findings": len(candidates), "seconds": seconds,
+                     "timings": timings or {}})
         transaction.on_commit(lambda: events.job_event(job, "finished", findings=len(candidates),
-                                                       seconds=seconds))
+                                                       seconds=seconds, timings=timings or {}))
     return rev
 
 
@@ -517,7 +519,8 @@ def due_reason(*, schedule: TrainingSchedule, now: Any = None) -> str | None:
             TrainingRun.objects.filter(project_id=schedule.project_id, state=TrainingRun.State.SUCCEEDED)
             .order_by("-created").values_list("created", flat=True).first()
         )
-        accepted = Task.objects.filter(project_id=schedule.project_id, state=Task.State.ACCEPTED)
+        accepted = Task.objects.filter(project_id=schedule.project_id, state=Task.State.ACCEPTED,
+                                       head_revision__isnull=False)  # what accepted_dataset() trains on
         if since is not None:
             accepted = accepted.filter(updated__gt=since)
         if accepted.count() >= schedule.min_new_labels:
