@@ -146,3 +146,9 @@ def celery_worker_process(transactional_db: None) -> Iterator[WorkerProcess]:
                 worker.proc.wait(20)
             except subprocess.TimeoutExpired:
                 worker.proc.kill()
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Run asyncio tests first: Playwright's sync API keeps an event loop on the test thread for
+    as long as a browser fixture lives, and pytest-asyncio cannot start its own loop after that."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("asyncio") else 1)
