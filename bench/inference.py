@@ -8,19 +8,27 @@ Prints one table; peak RSS is the whole process (phantom + DICOM + inference).
 
 from __future__ import annotations
 
-import argparse
-import resource
-import tempfile
-import time
+import sys
 from pathlib import Path
 
-import torch
-from monai.inferers import sliding_window_inference
+# Run as a script, bench/ comes first on sys.path and bench/inference.py would shadow the
+# `inference` package: put the repository root there instead.
+_ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [str(_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
 
-from inference import load_bundle, read_dicom_dir, run_inference
-from inference.engine import pick_device
-from inference.transforms import prepare
-from training.phantoms import chest_ct, write_dicom_series
+import argparse  # noqa: E402
+import resource  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+from monai.inferers import sliding_window_inference  # noqa: E402
+
+from inference import load_bundle, read_dicom_dir, run_inference  # noqa: E402
+from inference.engine import pick_device  # noqa: E402
+from inference.transforms import prepare  # noqa: E402
+from training.phantoms import chest_ct, write_dicom_series  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

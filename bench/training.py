@@ -6,21 +6,29 @@
 
 from __future__ import annotations
 
-import tempfile
-import time
+import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-from monai.data import CacheDataset, DataLoader
-from monai.losses import DiceCELoss
-from monai.transforms import Compose
+# Run as a script, bench/ comes first on sys.path and bench/inference.py would shadow the
+# `inference` package: put the repository root there instead.
+_ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [str(_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
 
-from inference import Volume, load_bundle
-from training.data import Case
-from training.finetune import FinetuneConfig, PrepareCased, finetune, train_transforms
-from training.phantoms import chest_ct
-from training.starter import SPECS, initial_bundle
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from monai.data import CacheDataset, DataLoader  # noqa: E402
+from monai.losses import DiceCELoss  # noqa: E402
+from monai.transforms import Compose  # noqa: E402
+
+from inference import Volume, load_bundle  # noqa: E402
+from training.data import Case  # noqa: E402
+from training.finetune import FinetuneConfig, PrepareCased, finetune, train_transforms  # noqa: E402
+from training.phantoms import chest_ct  # noqa: E402
+from training.starter import SPECS, initial_bundle  # noqa: E402
 
 EPOCHS = 3
 

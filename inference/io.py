@@ -57,8 +57,15 @@ def read_dicom_series(paths: Sequence[Path], *, max_voxels: int = MAX_VOXELS) ->
     for i, (_, p, h) in enumerate(keyed):
         if int(h.Rows) != rows or int(h.Columns) != cols:
             raise InvalidVolumeError("slices of different sizes in one series")
-        ds = pydicom.dcmread(p)
-        px = ds.pixel_array
+        if int(getattr(h, "NumberOfFrames", 1) or 1) > 1:
+            raise InvalidVolumeError(f"{Path(p).name}: multi-frame images are not supported")
+        if getattr(h, "SeriesInstanceUID", None) != getattr(first, "SeriesInstanceUID", None):
+            raise InvalidVolumeError("files from more than one series")
+        try:
+            px = pydicom.dcmread(p).pixel_array
+        except Exception as exc:  # noqa: BLE001 - pixel decoders raise many types
+            raise InvalidVolumeError(f"{Path(p).name}: cannot decode pixel data ({exc})") from exc
+        ds = h
         slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
         intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
         np.multiply(px, slope, out=arr[i], casting="unsafe")

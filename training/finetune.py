@@ -15,6 +15,8 @@ from monai.data import CacheDataset, DataLoader
 from monai.losses import DiceCELoss
 from monai.transforms import (
     Compose,
+    DeleteItemsd,
+    FgBgToIndicesd,
     MapTransform,
     RandCropByPosNegLabeld,
     RandFlipd,
@@ -94,10 +96,13 @@ def train_transforms(config: FinetuneConfig) -> Compose:
     pos = config.pos_fraction
     return Compose([
         SpatialPadd(keys=["image", "label"], spatial_size=config.roi_size),  # small volumes
+        # Index lesion/background voxels once (cached) instead of on every crop.
+        FgBgToIndicesd(keys="label", fg_postfix="_fg", bg_postfix="_bg"),
         RandCropByPosNegLabeld(keys=["image", "label"], label_key="label",
                                spatial_size=config.roi_size, pos=pos, neg=1 - pos,
-                               num_samples=config.num_samples, image_key="image",
-                               allow_smaller=True),
+                               num_samples=config.num_samples, fg_indices_key="label_fg",
+                               bg_indices_key="label_bg", allow_smaller=True),
+        DeleteItemsd(keys=["label_fg", "label_bg"]),
         RandFlipd(keys=["image", "label"], prob=0.5, spatial_axis=2),
         RandScaleIntensityd(keys="image", factors=0.05, prob=0.5),
         RandShiftIntensityd(keys="image", offsets=0.03, prob=0.5),

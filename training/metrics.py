@@ -91,7 +91,8 @@ def froc(scored: list[tuple[float, int | None, int]], n_truth: int, n_scans: int
     """FROC points (FP per scan, sensitivity) from (score, truth id or None, scan index) rows.
 
     Sweeps the score threshold from high to low; a truth lesion counts once however many
-    predictions hit it.
+    predictions hit it. Only points where sensitivity rises are kept (plus the last one): the
+    others can never be the best operating point at any FP budget.
     """
     if n_scans == 0:
         return []
@@ -107,7 +108,8 @@ def froc(scored: list[tuple[float, int | None, int]], n_truth: int, n_scans: int
         if i + 1 < len(rows) and rows[i + 1][0] == score:
             continue  # tied scores form a single operating point
         sens = len(found) / n_truth if n_truth else 0.0
-        points.append((fp / n_scans, sens))
+        if sens > points[-1][1] or i + 1 == len(rows):
+            points.append((fp / n_scans, sens))
     return points
 
 

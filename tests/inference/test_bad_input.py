@@ -166,3 +166,21 @@ def test_dicom_reader_refuses_huge_series_from_headers(tmp_path: Path) -> None:
 def test_cancel_raises(tiny_bundle: Path) -> None:
     with pytest.raises(InferenceCancelled):
         run_inference(load_bundle(tiny_bundle), _volume(), should_cancel=lambda: True)
+
+
+def test_dicom_files_from_two_series_are_refused(tmp_path: Path) -> None:
+    from training.phantoms import chest_ct, write_dicom_series
+
+    a = write_dicom_series(chest_ct(1, size=32, slices=3, n_lesions=0), tmp_path / "a",
+                           patient_id="P", patient_name="X")
+    b = write_dicom_series(chest_ct(2, size=32, slices=3, n_lesions=0), tmp_path / "b",
+                           patient_id="P", patient_name="X")
+    with pytest.raises(InvalidVolumeError, match="more than one series"):
+        read_dicom_series(a + b)
+
+
+def test_non_dicom_file_is_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.dcm"
+    junk.write_bytes(b"not a dicom file at all")
+    with pytest.raises(InvalidVolumeError, match="not a readable DICOM"):
+        read_dicom_series([junk])
