@@ -10,12 +10,13 @@ django_asgi = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from webapp.imaging.dicomweb.asgi import CoalesceRequestBody  # noqa: E402
 from webapp.realtime.auth import TokenOrSessionAuthMiddleware  # noqa: E402
 from webapp.realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi,
+        "http": CoalesceRequestBody(django_asgi),  # large STOW/upload bodies in 1 MB blocks
         "websocket": AllowedHostsOriginValidator(
             TokenOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns))
         ),
