@@ -55,7 +55,8 @@
   function drawCurve() {
     drawChart(lossChart, [
       { name: "loss", points: history.map((h) => [h.iteration, h.loss]) },
-      { name: "val dice", points: history.filter((h) => h.dice !== undefined).map((h) => [h.iteration, h.dice]) },
+      // training.finetune reports validation as `val_dice` (older runs: `dice`)
+      { name: "val dice", points: history.map((h) => [h.iteration, h.val_dice ?? h.dice]).filter((p) => p[1] !== undefined && p[1] !== null) },
     ], "iteration");
   }
   async function loadRun(id) {
@@ -70,6 +71,21 @@
       else setRunState(id, ev.data.state);
     }, () => loadRun(id));
     loadRun(id);
+  }
+  function addRunRow(d) {
+    const body = document.querySelector("#runs tbody");
+    if (!body || document.querySelector(`#runs tr[data-run="${d.run}"]`)) return;
+    const empty = body.querySelector("tr:not([data-run])");
+    if (empty) empty.remove();
+    const row = document.createElement("tr");
+    row.dataset.run = String(d.run); row.dataset.state = d.state;
+    const cells = [`#${d.run}`, d.state, d.trigger || "", d.base_version ? `version ${d.base_version}` : "", "—", "", ""];
+    cells.forEach((text, i) => { const td = document.createElement("td"); td.textContent = text; if (i === 1) td.className = "state-cell"; row.appendChild(td); });
+    const cancel = document.createElement("button");
+    cancel.textContent = "Cancel"; cancel.dataset.runAction = "cancel";
+    cancel.addEventListener("click", () => api("POST", `/api/v1/training-runs/${d.run}/cancel/`, {}).catch(fail));
+    row.lastChild.appendChild(cancel);
+    body.insertBefore(row, body.firstChild);
   }
   function setRunState(id, state) {
     const row = document.querySelector(`#runs tr[data-run="${id}"]`);
@@ -92,7 +108,9 @@
     if (ev.type.startsWith("job.")) {
       if (!document.querySelector(`#jobs tr[data-job="${ev.data.job}"]`) && ev.type === "job.queued") location.reload();
       else updateJob(ev.data);
-    } else if (ev.type === "training.queued" || ev.type === "training.finished" || ev.type === "model.activated" || ev.type === "model.validated") {
+    } else if (ev.type === "training.queued") {
+      addRunRow(ev.data);  // a new run joins the table live; its curve keeps drawing without reload
+    } else if (ev.type === "training.finished" || ev.type === "model.activated" || ev.type === "model.validated") {
       location.reload();
     } else if (ev.type.startsWith("training.")) setRunState(ev.data.run, ev.data.state);
   });
@@ -128,7 +146,14 @@
     e.preventDefault();
     const f = e.target.elements;
     try {
-      const run = await api("POST", "/api/v1/training-runs/", { project, config: { max_epochs: Number(f.max_epochs.value), max_minutes: Number(f.max_minutes.value) } });
+      let extra = {};
+      if (f.advanced && f.advanced.value.trim()) {
+        try { extra = JSON.parse(f.advanced.value); } catch (_) { throw new Error("advanced settings must be a JSON object"); }
+        if (!extra || typeof extra !== "object" || Array.isArray(extra)) throw new Error("advanced settings must be a JSON object");
+      }
+      const config = { ...extra, max_epochs: Number(f.max_epochs.value), max_minutes: Number(f.max_minutes.value) };
+      const run = await api("POST", "/api/v1/training-runs/", { project, config });
+      addRunRow({ run: run.id, state: run.state, trigger: run.trigger, base_version: run.base_version });
       followRun(run.id);
     } catch (err) { fail(err); }
   });
