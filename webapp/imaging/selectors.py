@@ -124,7 +124,11 @@ def qido_studies(*, project_ids: list[int], match: dict[str, str]) -> QuerySet[S
         elif key == "ReferringPhysicianName":
             qs = _match_text(qs, "referring_physician", value, ci=True)
         elif key == "ModalitiesInStudy":
-            qs = qs.filter(series__modality__in=_uid_list(value)).distinct()
+            # The denormalised, backslash-joined Study.modalities: no join to series, no DISTINCT.
+            import re
+
+            wanted = "|".join(re.escape(m) for m in _uid_list(value)) or "(?!)"
+            qs = qs.filter(modalities__regex=rf"(^|\\)({wanted})(\\|$)")
     return qs
 
 

@@ -129,3 +129,19 @@ def test_web_and_import_dicom_start_without_torch():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.django_db
+def test_modalities_in_study_matches_whole_values_of_the_denormalised_list(world):
+    from webapp.imaging import selectors
+
+    study = world["study"]
+    study.modalities = "CT\\SR"
+    study.save(update_fields=["modalities"])
+    ids = [world["project"].pk]
+
+    def hits(value: str) -> bool:
+        return study in selectors.qido_studies(project_ids=ids, match={"ModalitiesInStudy": value})
+
+    assert hits("CT") and hits("SR") and hits("MR,SR") and hits("MR\\CT")
+    assert not hits("C") and not hits("T\\S") and not hits("MR") and not hits(".*")

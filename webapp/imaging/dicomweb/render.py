@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.db.models import QuerySet
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from ..models import Instance, Series, Study
@@ -27,29 +28,64 @@ def el(vr: str, *values: Any) -> dict[str, Any]:
     return {"vr": vr, "Value": list(vals)}
 
 
+CHARSET: dict[str, Any] = {"vr": "CS", "Value": ["ISO_IR 192"]}
+
+
 def _date(value: Any) -> str | None:
     return value.strftime("%Y%m%d") if value else None
 
 
 def study(row: Study, *, root: str) -> dict[str, Any]:
     p = row.patient
+    return _study(row.study_date, row.study_time, row.accession_number, row.modalities, row.referring_physician,
+                  row.description, row.study_instance_uid, p.name, p.patient_id, p.birth_date, p.sex, row.study_id,
+                  row.num_series, row.num_instances, root=root)
+
+
+STUDY_FIELDS = ("id", "study_date", "study_time", "accession_number", "modalities", "referring_physician",
+                "description", "study_instance_uid", "patient__name", "patient__patient_id", "patient__birth_date",
+                "patient__sex", "study_id", "num_series", "num_instances")
+
+
+def studies(rows: QuerySet[Study], *, root: str) -> tuple[list[dict[str, Any]], list[int]]:
+    """QIDO study results straight from value tuples (no model instances: 1,000 rows in a few ms)."""
+    items: list[dict[str, Any]] = []
+    pks: list[int] = []
+    for pk, *values in rows.values_list(*STUDY_FIELDS):
+        items.append(_study(*values, root=root))
+        pks.append(pk)
+    return items, pks
+
+
+def _one(vr: str, value: Any) -> dict[str, Any]:
+    return {"vr": vr} if value is None or value == "" else {"vr": vr, "Value": [value]}
+
+
+def _pn(value: str) -> dict[str, Any]:
+    return {"vr": "PN", "Value": [{"Alphabetic": value}]} if value else {"vr": "PN"}
+
+
+def _study(study_date: Any, study_time: str, accession: str, modalities: str, referring: str, description: str,
+           uid: str, patient_name: str, patient_id: str, birth_date: str, sex: str, study_id: str, num_series: int,
+           num_instances: int, *, root: str) -> dict[str, Any]:
+    mods = [m for m in modalities.split("\\") if m]
     return {
-        "00080005": el("CS", "ISO_IR 192"),
-        "00080020": el("DA", _date(row.study_date)),
-        "00080030": el("TM", row.study_time),
-        "00080050": el("SH", row.accession_number),
-        "00080061": el("CS", *[m for m in row.modalities.split("\\") if m]),
-        "00080090": el("PN", row.referring_physician),
-        "00081030": el("LO", row.description),
-        "00081190": el("UR", f"{root}/studies/{row.study_instance_uid}"),
-        "00100010": el("PN", p.name),
-        "00100020": el("LO", p.patient_id),
-        "00100030": el("DA", p.birth_date),
-        "00100040": el("CS", p.sex),
-        "0020000D": el("UI", row.study_instance_uid),
-        "00200010": el("SH", row.study_id),
-        "00201206": el("IS", row.num_series),
-        "00201208": el("IS", row.num_instances),
+        "00080005": CHARSET,
+        "00080020": _one("DA", _date(study_date)),
+        "00080030": _one("TM", study_time),
+        "00080050": _one("SH", accession),
+        "00080061": {"vr": "CS", "Value": mods} if mods else {"vr": "CS"},
+        "00080090": _pn(referring),
+        "00081030": _one("LO", description),
+        "00081190": {"vr": "UR", "Value": [f"{root}/studies/{uid}"]},
+        "00100010": _pn(patient_name),
+        "00100020": _one("LO", patient_id),
+        "00100030": _one("DA", birth_date),
+        "00100040": _one("CS", sex),
+        "0020000D": {"vr": "UI", "Value": [uid]},
+        "00200010": _one("SH", study_id),
+        "00201206": _one("IS", num_series),
+        "00201208": _one("IS", num_instances),
     }
 
 
@@ -90,9 +126,9 @@ def instance(row: Instance, *, root: str) -> dict[str, Any]:
     }
 
 
-def add_includes(items: list[dict[str, Any]], rows: list[Any], includes: set[str]) -> None:
+def add_includes(items: list[dict[str, Any]], kind: str, pks: list[int], includes: set[str]) -> None:
     """`includefield`: extra attributes (or `all`) taken from the cached header of a representative
-    instance of each result (one query per result; only when asked)."""
+    instance of each result (one query per result; only when asked). `kind`: study, series, instance."""
     tags: set[str] | None = None
     if "all" not in includes:
         tags = set()
@@ -106,13 +142,9 @@ def add_includes(items: list[dict[str, Any]], rows: list[Any], includes: set[str
                     tag = None
             if tag is not None:
                 tags.add(f"{tag:08X}")
-    for item, row in zip(items, rows, strict=True):
-        if isinstance(row, Study):
-            inst = Instance.objects.filter(series__study=row).only("metadata").first()
-        elif isinstance(row, Series):
-            inst = Instance.objects.filter(series=row).only("metadata").first()
-        else:
-            inst = Instance.objects.filter(pk=row.pk).only("metadata").first()
+    lookup = {"study": "series__study_id", "series": "series_id", "instance": "pk"}[kind]
+    for item, pk in zip(items, pks, strict=True):
+        inst = Instance.objects.filter(**{lookup: pk}).only("metadata").first()
         if inst is None or not inst.metadata:
             continue
         header = json.loads(inst.metadata)

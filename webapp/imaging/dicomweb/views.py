@@ -68,10 +68,11 @@ def _query(request: HttpRequest) -> tuple[dict[str, str], int, int, set[str]]:
     return match, min(limit, MAX_LIMIT), offset, includes
 
 
-def _qido(request: HttpRequest, rows: Any, renderer: Any, root: str, includes: set[str]) -> HttpResponseBase:
+def _qido(request: HttpRequest, rows: Any, renderer: Any, root: str, includes: set[str], kind: str,
+          ) -> HttpResponseBase:
     items = [renderer(r, root=root) for r in rows]
     if includes:
-        render.add_includes(items, rows, includes)
+        render.add_includes(items, kind, [r.pk for r in rows], includes)
     return dicom_json(request, items)
 
 
@@ -84,8 +85,11 @@ def studies(request: HttpRequest, project: str | None = None) -> HttpResponseBas
         return _stow(request, project=project, study_uid=None)
     ids = _scope(request, project)
     match, limit, offset, includes = _query(request)
-    rows = list(selectors.qido_studies(project_ids=ids, match=match)[offset:offset + limit])
-    return _qido(request, rows, render.study, _root(request, project), includes)
+    items, pks = render.studies(selectors.qido_studies(project_ids=ids, match=match)[offset:offset + limit],
+                                root=_root(request, project))
+    if includes:
+        render.add_includes(items, "study", pks, includes)
+    return dicom_json(request, items)
 
 
 @dicomweb_view({"GET"})
@@ -93,7 +97,7 @@ def all_series(request: HttpRequest, project: str | None = None, study: str | No
     ids = _scope(request, project)
     match, limit, offset, includes = _query(request)
     rows = list(selectors.qido_series(project_ids=ids, study_uid=study, match=match)[offset:offset + limit])
-    return _qido(request, rows, render.series, _root(request, project), includes)
+    return _qido(request, rows, render.series, _root(request, project), includes, "series")
 
 
 @dicomweb_view({"GET"})
@@ -103,7 +107,7 @@ def all_instances(request: HttpRequest, project: str | None = None, study: str |
     match, limit, offset, includes = _query(request)
     rows = list(selectors.qido_instances(project_ids=ids, study_uid=study, series_uid=series,
                                          match=match)[offset:offset + limit])
-    return _qido(request, rows, render.instance, _root(request, project), includes)
+    return _qido(request, rows, render.instance, _root(request, project), includes, "instance")
 
 
 def _stow(request: HttpRequest, *, project: str | None, study_uid: str | None) -> HttpResponseBase:
