@@ -35,6 +35,9 @@ export interface ViewerConfig {
 const ENGINE = "nodus-engine";
 const SEG = "nodus-labels";
 const LABELMAP = SEG;
+/** AI suggestions: their own segmentation, drawn as outlines over the annotator's label. */
+const AI_SEG = "nodus-ai";
+const AI_COLORS: Record<string, [number, number, number]> = { pending: [255, 170, 0], selected: [255, 255, 60] };
 const Labelmap = cst.Enums.SegmentationRepresentations.Labelmap;
 const MPR_VIEWPORTS: [string, csEnums.OrientationAxis][] = [
   ["vp-axial", csEnums.OrientationAxis.AXIAL],
@@ -51,6 +54,7 @@ export class Viewer {
   engine!: RenderingEngine;
   series!: LoadedSeries;
   labelmap: any;
+  aiLabelmap: any = null;
   saver!: LabelSaver;
   private mprReady = false;
   private suppressDirty = 0;
@@ -88,7 +92,8 @@ export class Viewer {
       shape: [g.frames.length, g.rows, g.columns], csrfToken: this.cfg.csrfToken, store: this.store,
       getLabels: () => this.labels(),
     });
-    eventTarget.addEventListener(cst.Enums.Events.SEGMENTATION_DATA_MODIFIED, () => {
+    eventTarget.addEventListener(cst.Enums.Events.SEGMENTATION_DATA_MODIFIED, (evt: any) => {
+      if (evt?.detail?.segmentationId && evt.detail.segmentationId !== SEG) return;
       if (this.suppressDirty === 0 && this.cfg.canEdit) this.saver.markDirty();
     });
     this.store.subscribe((s, prev) => {
@@ -96,6 +101,7 @@ export class Viewer {
       if (s.activeSegment !== prev.activeSegment) cst.segmentation.segmentIndex.setActiveSegmentIndex(SEG, s.activeSegment);
       if (s.brushSize !== prev.brushSize) this.forGroups((id) => cst.utilities.segmentation.setBrushSizeForToolGroup(id, s.brushSize));
       if (s.threshold !== prev.threshold) this.applyThreshold();
+      if (s.suggestions !== prev.suggestions || s.selectedSuggestion !== prev.selectedSuggestion || s.aiVisible !== prev.aiVisible) this.applyAiStyle();
     });
     this.forGroups((id) => cst.utilities.segmentation.setBrushSizeForToolGroup(id, this.store.get().brushSize));
     this.applyThreshold();
@@ -192,10 +198,13 @@ export class Viewer {
       createToolGroup(MPR_GROUP, ids, ENGINE);
       await setVolumesForViewports(this.engine, [{ volumeId: this.series.volumeId }], ids);
       await cst.segmentation.addLabelmapRepresentationToViewportMap(Object.fromEntries(ids.map((id) => [id, [{ segmentationId: SEG }]])));
+      if (this.aiLabelmap) await cst.segmentation.addLabelmapRepresentationToViewportMap(Object.fromEntries(ids.map((id) => [id, [{ segmentationId: AI_SEG }]])));
+      for (const id of ids) cst.segmentation.activeSegmentation.setActiveSegmentation(id, SEG);
       cst.utilities.segmentation.setBrushSizeForToolGroup(MPR_GROUP.id, this.store.get().brushSize);
       this.mprReady = true;
       this.applyThreshold();
       this.applySegmentStyle();
+      this.applyAiStyle();
     }
     this.engine.resize(true, true);
     const voi = this.viewport("vp-stack")?.getProperties?.()?.voiRange;
@@ -224,7 +233,8 @@ export class Viewer {
       this.labelmap.voxelManager.setCompleteScalarDataArray(data);
       cst.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(SEG);
     } finally {
-      setTimeout(() => this.suppressDirty--, 0);
+      // the modified event may arrive a little later than this call
+      setTimeout(() => this.suppressDirty--, 250);
     }
     this.scheduleRender();
   }
@@ -267,7 +277,7 @@ export class Viewer {
     return f;
   }
 
-  jumpTo(f: Finding): void {
+  jumpTo(f: Pick<Finding, "centroid_voxel">): void {
     const c = f.centroid_voxel;
     if (!c) return;
     const vp = this.viewport("vp-stack");
@@ -286,7 +296,54 @@ export class Viewer {
         const [r, g, b] = colors.get(f.label_class) ?? [255, 0, 0];
         try {
           cst.segmentation.config.color.setSegmentIndexColor(id, SEG, f.segment, [r, g, b, 255]);
-          cst.segmentation.config.visibility.setSegmentIndexVisibility(id, { segmentationId: SEG, type: Labelmap }, f.segment, s.labelsVisible && f.visible);
+          // AI findings not accepted (yet) are drawn by the AI overlay, not as part of the label
+          const undecided = f.source === "ai" && (f.status === "suggested" || f.status === "rejected");
+          cst.segmentation.config.visibility.setSegmentIndexVisibility(id, { segmentationId: SEG, type: Labelmap }, f.segment, s.labelsVisible && f.visible && !undecided);
+        } catch {
+          /* representation not ready yet */
+        }
+      }
+    }
+    this.scheduleRender();
+  }
+
+  /** The AI result revision's label volume, shown as outlines (distinct colour, toggle with O). */
+  async showAiLabels(data: Uint8Array): Promise<void> {
+    const ids = this.mprReady ? ["vp-stack", ...MPR_VIEWPORTS.map(([id]) => id)] : ["vp-stack"];
+    if (!this.aiLabelmap) {
+      this.aiLabelmap = volumeLoader.createAndCacheDerivedLabelmapVolume(this.series.volumeId, { volumeId: AI_SEG });
+      cst.segmentation.addSegmentations([{ segmentationId: AI_SEG, representation: { type: Labelmap, data: { volumeId: AI_SEG } } }]);
+      await cst.segmentation.addLabelmapRepresentationToViewportMap(Object.fromEntries(ids.map((id) => [id, [{ segmentationId: AI_SEG }]])));
+      for (const id of ids) {
+        cst.segmentation.activeSegmentation.setActiveSegmentation(id, SEG);
+        cst.segmentation.config.style.setRenderInactiveSegmentations(id, true);
+      }
+    }
+    this.aiLabelmap.voxelManager.setCompleteScalarDataArray(data);
+    cst.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(AI_SEG);
+    this.applyAiStyle();
+  }
+
+  aiLabels(): Uint8Array | null {
+    return this.aiLabelmap ? (this.aiLabelmap.voxelManager.getCompleteScalarDataArray() as Uint8Array) : null;
+  }
+
+  private applyAiStyle(): void {
+    if (!this.aiLabelmap) return;
+    const s = this.store.get();
+    const outline = {
+      renderFill: false, renderOutline: true, outlineWidth: 2, outlineOpacity: 1, fillAlpha: 0,
+      renderFillInactive: false, renderOutlineInactive: true, outlineWidthInactive: 2, outlineOpacityInactive: 1, fillAlphaInactive: 0,
+    };
+    cst.segmentation.config.style.setStyle({ type: Labelmap, segmentationId: AI_SEG }, outline as any);
+    const ids = ["vp-stack", ...(this.mprReady ? MPR_VIEWPORTS.map(([id]) => id) : [])];
+    for (const id of ids) {
+      for (const sug of s.suggestions) {
+        const color = sug.id === s.selectedSuggestion ? AI_COLORS.selected : AI_COLORS.pending;
+        try {
+          cst.segmentation.config.color.setSegmentIndexColor(id, AI_SEG, sug.segment, [...color, 255]);
+          cst.segmentation.config.visibility.setSegmentIndexVisibility(
+            id, { segmentationId: AI_SEG, type: Labelmap }, sug.segment, s.aiVisible && sug.status === "suggested");
         } catch {
           /* representation not ready yet */
         }
@@ -315,6 +372,7 @@ export class Viewer {
       saveStatus: this.cfg.canEdit && ["new", "in_progress", "returned"].includes(body.state) ? "saved" : "readonly",
       message: body.head ? `Revision ${body.head.id}` : "No labels yet", taskState: body.state, conflictWith: null,
     });
+    this.saver?.cancelPending();
     cst.segmentation.segmentIndex.setActiveSegmentIndex(SEG, this.store.get().activeSegment);
     void this.loadHistory();
   }

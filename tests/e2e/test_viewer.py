@@ -54,7 +54,7 @@ def test_open_window_paint_save_reload(browser: Any, viewer_task: dict[str, Any]
 
     # paint a stroke with the brush into a new finding and save
     page.keyboard.press("1")
-    page.keyboard.press("n")
+    page.keyboard.press("+")
     page.keyboard.press("b")
     assert page.locator("button[data-tool=Brush]").get_attribute("class") == "active"
     paint_stroke(page)
@@ -93,7 +93,7 @@ def test_second_tab_gets_the_conflict_ui(browser: Any, viewer_task: dict[str, An
     open_viewer(one, base, task.pk)
     open_viewer(two, base, task.pk)
     for page in (one, two):
-        page.keyboard.press("n")
+        page.keyboard.press("+")
         page.keyboard.press("b")
         paint_stroke(page)
     one.keyboard.press("Control+s")
@@ -122,7 +122,7 @@ def test_keyboard_shortcuts(browser: Any, viewer_task: dict[str, Any]) -> None:
     page.keyboard.press("2")
     page.wait_for_timeout(600)
     assert "W 400 L 40" in page.locator("[data-field=wl]").inner_text()
-    page.keyboard.press("e")
+    page.keyboard.press("x")
     assert page.locator("button[data-tool=Eraser]").get_attribute("class") == "active"
     page.keyboard.press("m")
     page.wait_for_selector("#viewports[data-layout=mpr]")

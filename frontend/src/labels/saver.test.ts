@@ -4,9 +4,10 @@ import { Store, type State } from "../state/store";
 
 const initial = (): State => ({
   findings: [{ segment: 1, label_class: "nodule", attributes: {}, visible: true }],
-  activeSegment: 1, headRevision: 7, saveStatus: "saved", message: "", conflictWith: null, loaded: 0,
+  activeSegment: 1, headRevision: 7, saveStatus: "dirty", message: "", conflictWith: null, loaded: 0,
   total: 0, tool: "Brush", layout: "stack", history: [], opacity: 0.5, labelsVisible: true, brushSize: 5,
   threshold: [-1000, 400], taskState: "new",
+  suggestions: [], selectedSuggestion: null, aiVisible: true, aiRevision: null, job: null, live: "",
 });
 
 function saver(store: Store, responses: (() => Promise<Response>)[], seen: RequestInit[]) {
@@ -47,5 +48,23 @@ describe("label saver", () => {
     await saver(store, [async () => { throw new TypeError("offline"); }], seen).save();
     expect(store.get().saveStatus).toBe("error");
     expect(store.get().message).toMatch(/retrying/);
+  });
+
+  it("sends nothing when all is saved, and no save starts during an exclusive change", async () => {
+    const store = new Store({ ...initial(), saveStatus: "saved" });
+    const seen: RequestInit[] = [];
+    const ok = { revision: { id: 8 }, state: "in_progress", findings: [] };
+    const s = saver(store, [async () => new Response(JSON.stringify(ok), { status: 201 })], seen);
+    await s.save();
+    expect(seen.length).toBe(0);
+    const result = await s.exclusive(async () => {
+      store.set({ saveStatus: "dirty" });
+      await s.save(); // held: rescheduled, not sent with a parent that is about to change
+      store.set({ headRevision: 11 });
+      return 5;
+    });
+    expect(result).toBe(5);
+    expect(seen.length).toBe(0);
+    s.cancelPending();
   });
 });

@@ -22,6 +22,7 @@ export class LabelSaver {
   private inFlight: Promise<void> | null = null;
   private again = false;
   private retryMs = 1000;
+  private held = false;
   constructor(private o: SaverOptions) {}
 
   markDirty(): void {
@@ -44,15 +45,49 @@ export class LabelSaver {
       return this.inFlight;
     }
     const st = this.o.store.get().saveStatus;
-    if (st === "conflict" || st === "readonly") return;
+    if (st === "conflict" || st === "readonly" || st === "saved") return;
+    if (this.held) return this.schedule(500);
     this.inFlight = this.doSave(message).finally(() => {
       this.inFlight = null;
       if (this.again) {
         this.again = false;
-        void this.save();
+        if (this.o.store.get().saveStatus === "dirty") void this.save();
       }
     });
     return this.inFlight;
+  }
+
+  /** Until nothing is unsaved or in flight (before a server-side change such as triage). */
+  async flush(): Promise<boolean> {
+    for (let i = 0; i < 6; i++) {
+      if (this.inFlight) {
+        await this.inFlight;
+        continue;
+      }
+      const st = this.o.store.get().saveStatus;
+      if (st === "saved") return true;
+      if (st !== "dirty" && st !== "error") return false;
+      await this.save();
+    }
+    return this.o.store.get().saveStatus === "saved";
+  }
+
+  /** Runs `fn` (a server-side change of the labels, e.g. triage) with everything saved before
+   * and no save starting meanwhile; the head it reads afterwards is the parent of the next save. */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T | null> {
+    if (!(await this.flush())) return null;
+    this.held = true;
+    try {
+      return await fn();
+    } finally {
+      this.held = false;
+    }
+  }
+
+  /** Drop a pending autosave (the labels were just replaced by the server's). */
+  cancelPending(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   private async doSave(message: string): Promise<void> {

@@ -13,6 +13,30 @@ export interface Finding {
   voxels?: number;
 }
 
+/** An AI suggestion (a finding of the AI result revision) in the triage panel. */
+export interface Suggestion {
+  id: number;
+  revision: number;
+  segment: number;
+  label_class: string;
+  probability: number | null;
+  diameter_mm: number | null;
+  volume_mm3: number | null;
+  centroid_voxel: number[] | null;
+  status: string;
+  model_version: number | null;
+}
+
+/** The newest pre-annotation job of the series (REST state, kept fresh by websocket events). */
+export interface JobState {
+  id: number;
+  state: string;
+  progress: number;
+  stage: string;
+  error: string;
+  result_revision: number | null;
+}
+
 export type SaveStatus = "saved" | "dirty" | "saving" | "error" | "conflict" | "readonly";
 
 export interface Revision {
@@ -41,6 +65,13 @@ export interface State {
   brushSize: number;
   threshold: [number, number];
   taskState: string;
+  suggestions: Suggestion[];
+  /** finding id of the selected suggestion */
+  selectedSuggestion: number | null;
+  aiVisible: boolean;
+  aiRevision: number | null;
+  job: JobState | null;
+  live: string;
 }
 
 type Listener = (s: State, prev: State) => void;

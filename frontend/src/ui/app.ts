@@ -2,6 +2,7 @@
 // keyboard shortcuts. Reads the Store, calls Viewer methods.
 import { Enums as csEnums, eventTarget } from "@cornerstonejs/core";
 import type { Finding, State, Store } from "../state/store";
+import type { Triage } from "../triage/triage";
 import type { Viewer } from "../viewer";
 import { byId, h } from "./dom";
 import { commandFor, PRESETS, SHORTCUTS } from "./keymap";
@@ -12,8 +13,11 @@ const TOOLS: [string, string][] = [
   ["RectangleScissors", "Rect ✂"], ["CircleScissors", "Circle ✂"], ["Crosshairs", "Crosshairs"],
 ];
 
-export function mountUi(viewer: Viewer, store: Store): void {
+export function mountUi(viewer: Viewer, store: Store, triage: Triage): void {
+  ctx = { viewer, store, triage };
   toolbar(viewer, store);
+  triagePanel(triage, store);
+  jobStatus(store);
   overlay(viewer);
   progress(store);
   findingsPanel(viewer, store);
@@ -22,6 +26,65 @@ export function mountUi(viewer: Viewer, store: Store): void {
   conflict(store);
   help();
   keyboard(viewer, store);
+}
+
+let ctx: { viewer: Viewer; store: Store; triage: Triage } | null = null;
+
+function fmt(n: number | null | undefined, digits = 1): string {
+  return n === null || n === undefined ? "–" : n.toFixed(digits);
+}
+
+/** AI suggestions: one row each (probability, diameter, status), A / R / E buttons on the selected one. */
+function triagePanel(triage: Triage, store: Store): void {
+  const root = byId("suggestions");
+  const toggle = byId<HTMLInputElement>("ai-visible");
+  toggle.addEventListener("change", () => store.set({ aiVisible: toggle.checked }));
+  store.subscribe((s, prev) => {
+    toggle.checked = s.aiVisible;
+    if (s !== prev && s.suggestions === prev.suggestions && s.selectedSuggestion === prev.selectedSuggestion && s.saveStatus === prev.saveStatus && s.job === prev.job) return;
+    byId("ai-panel").hidden = s.suggestions.length === 0 && s.job === null;
+    const pending = s.suggestions.filter((x) => x.status === "suggested").length;
+    byId("ai-count").textContent = s.suggestions.length ? `${pending} of ${s.suggestions.length} to triage` : "";
+    const ro = s.saveStatus === "readonly";
+    root.replaceChildren(...s.suggestions.map((sug) => {
+      const selected = sug.id === s.selectedSuggestion;
+      const act = (label: string, decision: "accept" | "reject" | "edit", key: string) => {
+        const b = h("button", { type: "button", text: label, title: `${label} (${key})`, "data-decision": decision });
+        b.disabled = ro;
+        b.addEventListener("click", (e) => { e.stopPropagation(); triage.select(sug); void triage.decide(decision); });
+        return b;
+      };
+      const row = h("div", { class: `suggestion${selected ? " selected" : ""}`, "data-finding": sug.id, "data-status": sug.status },
+        h("span", { class: "swatch ai" }),
+        h("span", { class: "what", text: `#${sug.segment} p ${fmt(sug.probability, 2)} · ⌀ ${fmt(sug.diameter_mm)} mm` }),
+        h("span", { class: `status status-${sug.status}`, text: sug.status, "data-field": "status" }),
+        ...(sug.status === "suggested" ? [act("✓", "accept", "A"), act("✕", "reject", "R"), act("✎", "edit", "E")] : []),
+      );
+      row.addEventListener("click", () => triage.select(sug));
+      return row;
+    }));
+    root.querySelector(".suggestion.selected")?.scrollIntoView({ block: "nearest" });
+  });
+}
+
+/** The series' pre-annotation job: a progress bar while it runs, its outcome after. */
+function jobStatus(store: Store): void {
+  const el = byId("job-status");
+  store.subscribe((s, prev) => {
+    if (s !== prev && s.job === prev.job && s.live === prev.live) return;
+    const j = s.job;
+    el.hidden = j === null;
+    if (!j) return;
+    el.dataset.state = j.state;
+    const pct = Math.round(100 * (j.state === "succeeded" ? 1 : j.progress));
+    const text = j.state === "running" ? `AI running · ${j.stage || "…"} · ${pct}%`
+      : j.state === "queued" ? "AI queued" : j.state === "failed" ? `AI failed: ${j.error}` : `AI ${j.state}`;
+    el.replaceChildren(
+      h("div", { class: "job-bar" }, h("div", { class: "fill", style: `width:${pct}%` })),
+      h("span", { text, "data-field": "job-text" }),
+      h("span", { class: "muted", text: s.live ? ` · ${s.live}` : "" }),
+    );
+  });
 }
 
 function toolbar(viewer: Viewer, store: Store): void {
@@ -59,6 +122,7 @@ function toolbar(viewer: Viewer, store: Store): void {
       act("Undo", "undo", () => viewer.undo()), act("Redo", "redo", () => viewer.redo()),
       act("Interpolate", "interpolate", () => viewer.interpolateActive()),
       act("MPR", "layout", () => void viewer.toggleLayout()), act("Cine", "cine", () => viewer.toggleCine()),
+      act("AI", "ai-toggle", () => store.set({ aiVisible: !store.get().aiVisible })),
       act("?", "help-button", () => toggleHelp()),
     ),
     h("div", { class: "group right" },
@@ -174,7 +238,7 @@ function findingsPanel(viewer: Viewer, store: Store): void {
     if (s !== prev && s.findings === prev.findings && s.activeSegment === prev.activeSegment && s.saveStatus === prev.saveStatus) return;
     const focused = document.activeElement as HTMLElement | null;
     if (focused && root.contains(focused) && s.activeSegment === prev.activeSegment && s.saveStatus === prev.saveStatus) return;
-    root.replaceChildren(...(s.findings.length ? s.findings.map((f) => row(f, s)) : [h("p", { class: "muted", text: "No findings. Press N or + to add one, then paint." })]));
+    root.replaceChildren(...(s.findings.length ? s.findings.map((f) => row(f, s)) : [h("p", { class: "muted", text: "No findings. Press + to add one, then paint." })]));
     add.toggleAttribute("disabled", s.saveStatus === "readonly");
   });
 }
@@ -261,7 +325,12 @@ export function run(viewer: Viewer, store: Store, cmd: string): void {
     case "brush": store.set({ brushSize: Math.max(1, Math.min(40, store.get().brushSize + (arg === "larger" ? 1 : -1))) }); break;
     case "cine": viewer.toggleCine(); break;
     case "layout": void viewer.toggleLayout(); break;
-    case "finding": viewer.addFinding(); break;
+    case "finding":
+      if (arg === "new") viewer.addFinding();
+      else ctx?.triage.navigate(arg === "next" ? 1 : -1);
+      break;
+    case "triage": void ctx?.triage.decide(arg as "accept" | "reject" | "edit"); break;
+    case "ai": store.set({ aiVisible: !store.get().aiVisible }); break;
     case "segments": store.set({ labelsVisible: !store.get().labelsVisible }); break;
     case "undo": viewer.undo(); break;
     case "redo": viewer.redo(); break;

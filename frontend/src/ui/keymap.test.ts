@@ -12,7 +12,10 @@ describe("keymap", () => {
     expect(commandFor(key("?", { shiftKey: true }))).toBe("help");
     expect(commandFor(key("ArrowDown"))).toBe("scroll:1");
     expect(commandFor(key(" "))).toBe("cine");
-    expect(commandFor(key("q"))).toBeNull();
+    expect(commandFor(key("a"))).toBe("triage:accept");
+    expect(commandFor(key("n"))).toBe("finding:next");
+    expect(commandFor(key("+", { shiftKey: true }))).toBe("finding:new");
+    expect(commandFor(key("j"))).toBeNull();
   });
   it("has no key bound twice", () => {
     const all = SHORTCUTS.flatMap((s) => s.keys);
