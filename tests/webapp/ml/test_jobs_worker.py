@@ -61,6 +61,11 @@ async def test_ingested_series_is_preannotated_and_events_arrive_in_order(
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     fractions = [e["data"]["progress"] for e in events if e["type"] == "job.progress"]
     assert fractions == sorted(fractions)
+    # where the time went, per stage (also on the job.finish audit row; bench/loop.py prints it)
+    timings = events[-1]["data"]["timings"]
+    assert list(timings)[:4] == ["load_model", "settle_wait", "read_series", "inference"], timings
+    assert {"inference.preprocess", "inference.sliding_window"} <= set(timings)
+    assert all(isinstance(v, float) and v >= 0 for v in timings.values())
 
     job = await sync_to_async(lambda: InferenceJob.objects.get(series=series, model_version=mv))()
     assert job.state == "succeeded" and job.result_revision_id and job.progress == 1.0
