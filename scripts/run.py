@@ -54,14 +54,17 @@ def main() -> int:
                 child.kill()
         embedded.stop()
 
+    # Background jobs of non-interactive shells start with SIGINT ignored; Ctrl-C must still work.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         manage("migrate", "--noinput", "-v", "0", env=env)
         commands = available_commands(env)
-        if "load_demo" in commands:
-            manage("load_demo", env=env)  # idempotent: does nothing on a second start
+        # Models first, so the demo series ingested next are queued for pre-annotation.
         if "register_starter_models" in commands:
             manage("register_starter_models", env=env)
+        if "load_demo" in commands:
+            manage("load_demo", env=env)  # idempotent: does nothing on a second start
         celery = [PY, "-m", "celery", "-A", "webapp.config"]
         children.append(spawn(
             [PY, "-m", "daphne", "-b", HOST, "-p", PORT, "webapp.config.asgi:application"], env))
