@@ -11,7 +11,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian
 
 from webapp.core.errors import DomainError, NotFound, ValidationFailed
 from webapp.core.storage import get_storage
@@ -102,20 +102,21 @@ def stored_frames(inst: Instance, numbers: list[int]) -> Iterator[bytes]:
 
 def as_explicit_le(inst: Instance) -> bytes:
     """The instance transcoded to Explicit VR Little Endian (stored bytes when already so)."""
-    if inst.transfer_syntax_uid == ExplicitVRLittleEndian:
+    ts = inst.transfer_syntax_uid
+    if ts == ExplicitVRLittleEndian:
         return read_stored(inst)
-    ds = read_dataset(inst)
-    if "PixelData" in ds and inst.transfer_syntax_uid not in NATIVE_LE | {ExplicitVRBigEndian}:
+    ds = read_dataset(inst)  # implicit VR and deflated datasets need no pixel work: pydicom read them
+    if "PixelData" in ds and ts == ExplicitVRBigEndian:
+        arr = decoded_array(ds)
+        ds.PixelData = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
+    elif "PixelData" in ds and ts not in NATIVE_LE | {DeflatedExplicitVRLittleEndian}:
         try:
-            ds.decompress()
+            ds.decompress(generate_instance_uid=False)  # same instance, other encoding: same SOP UID
         except Exception as exc:  # noqa: BLE001
             raise NotAcceptable(f"cannot transcode to Explicit VR Little Endian: {exc}"[:300]) from None
-    elif "PixelData" in ds and inst.transfer_syntax_uid == ExplicitVRBigEndian:
-        arr = ds.pixel_array
-        ds.PixelData = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     buf = io.BytesIO()
-    ds.save_as(buf, implicit_vr=False, little_endian=True, enforce_file_format=True)
+    pydicom.dcmwrite(buf, ds, enforce_file_format=True)  # encoded as the (new) transfer syntax says
     return buf.getvalue()
 
 
@@ -130,10 +131,8 @@ def render(inst: Instance, *, frame: int, window: str | None, media_type: str, q
         arr = arr[frame - 1]
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
-        if photometric.startswith("YBR"):
-            from pydicom.pixels import convert_color_space
-
-            arr = convert_color_space(arr, photometric, "RGB")
+        # pydicom's decoders already return YBR_FULL/YBR_FULL_422/YBR_ICT/YBR_RCT as RGB (as_rgb):
+        # converting again here would shift every colour.
         img = Image.fromarray(np.clip(arr[..., :3], 0, 255).astype(np.uint8), "RGB")
     else:
         values = arr.astype(np.float32) * float(ds.get("RescaleSlope", 1) or 1) + float(

@@ -196,12 +196,19 @@ def _retrieve(request: HttpRequest, rows: list[Any]) -> HttpResponseBase:
             raise pixels.NotAcceptable(f"cannot transcode {inst.transfer_syntax_uid} to {wanted}; ask for "
                                        f"{ExplicitVRLittleEndian} or transfer-syntax=*")
 
+    def part(inst: Any) -> Part:
+        if wanted in ("*", inst.transfer_syntax_uid):
+            return Part(f"application/dicom; transfer-syntax={inst.transfer_syntax_uid}", pixels.read_stored(inst))
+        return Part(f"application/dicom; transfer-syntax={ExplicitVRLittleEndian}", pixels.as_explicit_le(inst))
+
+    # The first part is made before the response starts, so a file that cannot be read or
+    # transcoded is a 404/406 (for one instance: always), not a stream cut off after a 200.
+    first = part(rows[0])
+
     def parts() -> Iterator[Part]:
-        for inst in rows:
-            if wanted in ("*", inst.transfer_syntax_uid):
-                yield Part(f"application/dicom; transfer-syntax={inst.transfer_syntax_uid}", pixels.read_stored(inst))
-            else:
-                yield Part(f"application/dicom; transfer-syntax={ExplicitVRLittleEndian}", pixels.as_explicit_le(inst))
+        yield first
+        for inst in rows[1:]:
+            yield part(inst)
 
     ts = None if wanted == "*" else wanted
     # Not gzip-encoded: instances are mostly pixel data (compressed, if at all, by their transfer
