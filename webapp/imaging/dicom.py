@@ -60,14 +60,45 @@ PIXEL_DATA = 0x7FE00010
 INSTANCE_URL = "@@INSTANCE_URL@@"
 
 
-class Refused(Exception):
-    """A file we will not store: `rule` is a stable code, `reason` a readable sentence."""
+# STOW-RS FailureReason values (PS3.18 Table 10.5.3-1; the DICOM status codes of PS3.4/PS3.7).
+OUT_OF_RESOURCES = 0xA700
+DOES_NOT_MATCH_SOP_CLASS = 0xA900
+CANNOT_UNDERSTAND = 0xC000
+PROCESSING_FAILURE = 0x0110
+DUPLICATE_SOP_INSTANCE = 0x0111
+SOP_CLASS_NOT_SUPPORTED = 0x0122
+TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
+FAILURE_REASONS = {
+    "not_dicom": CANNOT_UNDERSTAND, "truncated": CANNOT_UNDERSTAND, "unreadable": CANNOT_UNDERSTAND,
+    "interrupted": CANNOT_UNDERSTAND, "media_type": CANNOT_UNDERSTAND, "zip_unsafe_path": CANNOT_UNDERSTAND,
+    "zip_symlink": CANNOT_UNDERSTAND, "missing_uid": DOES_NOT_MATCH_SOP_CLASS, "invalid_uid": DOES_NOT_MATCH_SOP_CLASS,
+    "invalid_value": DOES_NOT_MATCH_SOP_CLASS, "dimensions": DOES_NOT_MATCH_SOP_CLASS,
+    "pixel_data_short": DOES_NOT_MATCH_SOP_CLASS, "geometry": DOES_NOT_MATCH_SOP_CLASS,
+    "study_mismatch": DOES_NOT_MATCH_SOP_CLASS, "too_large": OUT_OF_RESOURCES, "zip_bomb": OUT_OF_RESOURCES,
+    "sop_class": SOP_CLASS_NOT_SUPPORTED, "transfer_syntax": TRANSFER_SYNTAX_NOT_SUPPORTED,
+    "conflict": DUPLICATE_SOP_INSTANCE, "other_project": PROCESSING_FAILURE,
+    "series_study_mismatch": PROCESSING_FAILURE,
+}
 
-    def __init__(self, rule: str, reason: str, *, status: int = 400) -> None:
+
+class Refused(Exception):
+    """A file we will not store: `rule` is a stable code, `reason` a readable sentence, `failure` the
+    STOW-RS FailureReason (by rule unless given), and the instance's UIDs when they are known."""
+
+    def __init__(self, rule: str, reason: str, *, status: int = 400, failure: int | None = None,
+                 sop_class_uid: str = "", sop_instance_uid: str = "") -> None:
         super().__init__(reason)
         self.rule = rule
         self.reason = reason
         self.status = status
+        self.failure = failure if failure is not None else FAILURE_REASONS.get(rule, CANNOT_UNDERSTAND)
+        self.sop_class_uid = sop_class_uid
+        self.sop_instance_uid = sop_instance_uid
+
+    def of(self, *, sop_class_uid: str, sop_instance_uid: str) -> Refused:
+        """The same refusal, naming one instance (refusals of a whole study are shared)."""
+        return Refused(self.rule, self.reason, status=self.status, failure=self.failure,
+                       sop_class_uid=sop_class_uid, sop_instance_uid=sop_instance_uid)
 
 
 @dataclass
@@ -193,7 +224,7 @@ def _check_inflated_size(data: bytes, start: int, limit: int) -> None:
     except zlib.error:
         raise Refused("truncated", "deflated dataset is corrupt") from None
     if inflater.unconsumed_tail:
-        raise Refused("dimensions", f"deflated dataset inflates beyond {limit} bytes")
+        raise Refused("dimensions", f"deflated dataset inflates beyond {limit} bytes", failure=OUT_OF_RESOURCES)
     del out
 
 
@@ -222,12 +253,29 @@ def parse(data: bytes, *, max_bytes: int, max_decoded_bytes: int) -> Parsed:
         raise Refused("truncated", f"file is truncated or corrupt: {exc}"[:300]) from None
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types on garbage
         raise Refused("unreadable", f"DICOM header could not be parsed: {type(exc).__name__}: {exc}"[:300]) from None
+    header: dict[str, Any] = {}
     try:
-        return _extract(data, ds, header_json(ds), ts, pixel_at=pixel_at, max_decoded_bytes=max_decoded_bytes)
-    except Refused:
+        header = header_json(ds)
+        return _extract(data, ds, header, ts, pixel_at=pixel_at, max_decoded_bytes=max_decoded_bytes)
+    except Refused as exc:
+        _name_instance(exc, header)
         raise
     except Exception as exc:  # noqa: BLE001 - a malformed element we did not anticipate
-        raise Refused("unreadable", f"DICOM header has an invalid value: {type(exc).__name__}: {exc}"[:300]) from None
+        refused = Refused("unreadable", f"DICOM header has an invalid value: {type(exc).__name__}: {exc}"[:300])
+        _name_instance(refused, header)
+        raise refused from None
+
+
+def _name_instance(exc: Refused, header: dict[str, Any]) -> None:
+    """Attach the SOP class/instance UIDs of a refused file when they are valid UIDs (for STOW's
+    FailedSOPSequence); never echo an invalid value."""
+    for keyword, attr in (("SOPClassUID", "sop_class_uid"), ("SOPInstanceUID", "sop_instance_uid")):
+        try:
+            value = _text(header, keyword, 100)
+        except Refused:
+            continue
+        if value and len(value) <= 64 and UID_RE.match(value) and not getattr(exc, attr):
+            setattr(exc, attr, value)
 
 
 LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UT", b"UN", b"UC", b"UR", b"SV", b"UV"}
@@ -306,7 +354,7 @@ def _check_pixels(parsed: Parsed, ds: Source, *, length: int, tell: int | None, 
     # Bounded memory: a header may promise gigabytes that decoders would then allocate.
     if expected > max_decoded_bytes:
         raise Refused("dimensions", f"declared image size {rows}x{cols}x{frames} ({expected} bytes) exceeds the "
-                                    f"limit of {max_decoded_bytes} bytes")
+                                    f"limit of {max_decoded_bytes} bytes", failure=OUT_OF_RESOURCES)
     parsed.rows, parsed.columns, parsed.frames = rows, cols, frames
     parsed.samples_per_pixel, parsed.bits_allocated = spp, bits
     encapsulated = length == 0xFFFFFFFF

@@ -55,12 +55,14 @@ class FileResult:
     reason: str = ""
     http_status: int = 200
     quarantine_id: int | None = None
+    failure_reason: int | None = None  # STOW-RS FailureReason (PS3.18 Table 10.5.3-1) of a refusal
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"file": self.name, "status": self.status, "sop_instance_uid": self.sop_instance_uid,
                "study_instance_uid": self.study_instance_uid, "series_instance_uid": self.series_instance_uid}
         if self.status == REFUSED:
-            out.update(rule=self.rule, reason=self.reason, quarantine_id=self.quarantine_id)
+            out.update(rule=self.rule, reason=self.reason, quarantine_id=self.quarantine_id,
+                       failure_reason=self.failure_reason)
         return out
 
 
@@ -110,7 +112,8 @@ def refuse_upload(*, project: Project | None, name: str, data: bytes, rule: str,
                   source: str, status: int = 400) -> FileResult:
     """Refuse something that never reached DICOM parsing (a zip entry, an interrupted part)."""
     q = _quarantine(project=project, items=[(name, data, rule, reason)], actor=actor, source=source)[0]
-    return FileResult(name=name, status=REFUSED, rule=rule, reason=reason, http_status=status, quarantine_id=q.pk)
+    return FileResult(name=name, status=REFUSED, rule=rule, reason=reason, http_status=status, quarantine_id=q.pk,
+                      failure_reason=Refused(rule, reason).failure)
 
 
 def _ingest_batch(*, project: Project, files: list[IncomingFile], actor: Any, source: str,
@@ -126,7 +129,8 @@ def _ingest_batch(*, project: Project, files: list[IncomingFile], actor: Any, so
             p = parse(f.data, **limits)
             if expect_study and p.study_instance_uid != expect_study:
                 raise Refused("study_mismatch", f"instance belongs to study {p.study_instance_uid}, not to "
-                                                f"{expect_study}", status=409)
+                                                f"{expect_study}", status=409, sop_class_uid=p.sop_class_uid,
+                              sop_instance_uid=p.sop_instance_uid)
             if project.deidentify:
                 p = deid.apply(project=project, parsed=p, **limits)
             accepted.append((i, p))
@@ -145,7 +149,8 @@ def _ingest_batch(*, project: Project, files: list[IncomingFile], actor: Any, so
             results[i] = _ok(files[i].name, p, PRESENT)
         else:
             refusals.append((i, files[i].name, files[i].data, Refused(
-                "conflict", f"SOP Instance UID {p.sop_instance_uid} appears twice with different content", status=409)))
+                "conflict", f"SOP Instance UID {p.sop_instance_uid} appears twice with different content", status=409,
+                sop_class_uid=p.sop_class_uid, sop_instance_uid=p.sop_instance_uid)))
 
     if unique:
         storage = get_storage()
@@ -160,9 +165,12 @@ def _ingest_batch(*, project: Project, files: list[IncomingFile], actor: Any, so
         else:
             for key, data in pending:
                 storage.write_atomic(key, data)
+        by_index = dict(unique)
         for i, outcome in _index(project=project, items=unique, actor=actor, source=source):
             if isinstance(outcome, Refused):
-                refusals.append((i, files[i].name, files[i].data, outcome))
+                p = by_index[i]
+                refusals.append((i, files[i].name, files[i].data, outcome.of(
+                    sop_class_uid=p.sop_class_uid, sop_instance_uid=p.sop_instance_uid)))
             else:
                 results[i] = outcome
     if refusals:
@@ -170,7 +178,8 @@ def _ingest_batch(*, project: Project, files: list[IncomingFile], actor: Any, so
                            actor=actor, source=source)
         for (i, name, _, refusal), q in zip(refusals, rows, strict=True):
             results[i] = FileResult(name=name, status=REFUSED, rule=refusal.rule, reason=refusal.reason,
-                                    http_status=refusal.status, quarantine_id=q.pk)
+                                    http_status=refusal.status, quarantine_id=q.pk, failure_reason=refusal.failure,
+                                    sop_class_uid=refusal.sop_class_uid, sop_instance_uid=refusal.sop_instance_uid)
     return [r for r in results if r is not None]
 
 

@@ -8,11 +8,9 @@ from typing import Any
 from django.db.models import QuerySet
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
+from ..dicom import CANNOT_UNDERSTAND, FAILURE_REASONS
 from ..models import Instance, Series, Study
 from ..services import PRESENT, REFUSED, STORED, IngestReport
-
-FAILURE_CODES = {"sop_class": 0x0122, "transfer_syntax": 0xC122, "conflict": 0x0111, "too_large": 0xA700,
-                 "study_mismatch": 0xA900, "other_project": 0x0111, "series_study_mismatch": 0x0111}
 
 
 def dumps(value: Any) -> str:
@@ -171,7 +169,8 @@ def stow_response(report: IngestReport, *, root: str) -> tuple[dict[str, Any], i
         body["00081198"] = {"vr": "SQ", "Value": [{
             "00081150": el("UI", r.sop_class_uid),
             "00081155": el("UI", r.sop_instance_uid),
-            "00081197": el("US", FAILURE_CODES.get(r.rule, 0xC000)),
+            "00081197": el("US", r.failure_reason if r.failure_reason is not None else FAILURE_REASONS.get(
+                r.rule, CANNOT_UNDERSTAND)),
             "00000902": el("LO", f"{r.name}: {r.rule}: {r.reason}"[:200]),
         } for r in failed]}
     if not failed:
