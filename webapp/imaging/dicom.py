@@ -507,7 +507,7 @@ def header_json(ds: Dataset) -> dict[str, Any]:
         text_encoding = _SIMPLE_CHARSETS.get(cs)  # None: other/multiple charsets → pydicom decodes
     body: dict[str, Any] = {}
     for tag, raw in ds._dict.items():
-        if tag >= 0x7FE00000:
+        if tag >> 16 >= 0x7FE0:  # (BaseTag's own comparison operators are slow Python code)
             continue
         item: dict[str, Any] | None = None
         if isinstance(raw, RawDataElement):

@@ -9,10 +9,12 @@ content-addressed, identical bytes reuse it).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -93,7 +95,9 @@ def ingest_files(
     batch: list[IncomingFile] = []
 
     def flush() -> None:
-        done = _ingest_batch(project=project, files=batch, actor=actor, source=source, expect_study=expect_study)
+        with _gc_paused():
+            done = _ingest_batch(project=project, files=batch, actor=actor, source=source,
+                                 expect_study=expect_study)
         report.results.extend(done)
         if progress is not None:
             progress(done)
@@ -106,6 +110,20 @@ def ingest_files(
     if batch:
         flush()
     return report
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection during a batch: parsing allocates ~100 objects per element and
+    triggered full collections over the whole heap (≈ 10 % of a STOW). What a batch allocates is
+    acyclic (freed by reference counting); collection resumes right after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def refuse_upload(*, project: Project | None, name: str, data: bytes, rule: str, reason: str, actor: Any,
