@@ -11,6 +11,8 @@ Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/nodus_bench_viewer .venv/
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +26,26 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 os.environ.setdefault("NODUS_TEST_STORAGE", "/tmp/nodus-bench-viewer")
 
 SIZE, SLICES, RUNS = 512, 300, 3
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 60.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
 
 
 def setup_data() -> tuple[int, str]:
@@ -58,17 +80,16 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from django.contrib.staticfiles.handlers import StaticFilesHandler
-    from django.test.testcases import LiveServerThread
-
     t0 = time.perf_counter()
     task_id, username = setup_data()
     print(f"data ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    server = LiveServerThread("127.0.0.1", StaticFilesHandler, port=0)
-    server.daemon = True
-    server.start()
-    server.is_ready.wait()
-    base = f"http://127.0.0.1:{server.port}"
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "webapp.config.asgi:application"],
+        cwd=ROOT, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/accounts/login/")
     from playwright.sync_api import sync_playwright
 
     from tests.e2e.conftest import ARGS, CHROMIUM
@@ -83,13 +104,21 @@ def main() -> None:
         page.click("button[type=submit], input[type=submit]")
         page.wait_for_url(lambda url: "/accounts/login/" not in url)
         first, whole = [], []
+        stages: dict[str, list[float]] = {}
+        page.goto(f"{base}/tasks/{task_id}/")  # warm-up: server imports, caches (not counted)
+        page.wait_for_selector("#viewer-app[data-loaded=all]", timeout=120_000)
         for _ in range(RUNS):
             page.goto(f"{base}/tasks/{task_id}/")
             page.wait_for_selector("#viewer-app[data-loaded=all]", timeout=120_000)
             page.wait_for_timeout(200)
             marks = page.evaluate("""() => Object.fromEntries(performance.getEntriesByType('mark')
                 .filter(m => m.name.startsWith('nodus:')).map(m => [m.name, m.startTime]))""")
+            for name, at in marks.items():
+                stages.setdefault(name.removeprefix("nodus:"), []).append(at / 1000)
             first.append(marks["nodus:first-image"] / 1000)
+            requests = page.evaluate("""() => performance.getEntriesByType('resource')
+                .filter(e => /metadata|frames|pixeldata|viewer.js/.test(e.name))
+                .map(e => [e.name.split('/').slice(-2).join('/'), e.startTime, e.responseStart, e.responseEnd])""")
             whole.append(marks["nodus:all-loaded"] / 1000)
         saves, size = [], 0
         for i in range(RUNS):
@@ -123,6 +152,7 @@ def main() -> None:
         size = LabelRevision.objects.filter(task_id=task_id).order_by("-id").values_list("size", flat=True)[0]
         browser.close()
     server.terminate()
+    server.wait(10)
 
     def med(xs: list[float]) -> float:
         return sorted(xs)[len(xs) // 2]
@@ -138,6 +168,10 @@ def main() -> None:
     for name, value, bar in rows:
         print(f"| {name:<40} | {value:>7.2f} s | {bar} |")
     print(f"| {'nodule mask (10 mm sphere) on the wire':<40} | {size / 1024:>6.1f} kB | < 1 MB |")
+    print("requests of the last run (start, first byte, end; s from navigation): " + "; ".join(
+        f"{name[-24:]} {a / 1000:.2f} {b / 1000:.2f} {c / 1000:.2f}" for name, a, b, c in requests))
+    order = sorted(stages, key=lambda k: med(stages[k]))
+    print("\nstages (median s from navigation): " + ", ".join(f"{k} {med(stages[k]):.2f}" for k in order))
 
 
 if __name__ == "__main__":

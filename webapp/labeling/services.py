@@ -12,13 +12,12 @@ from typing import Any
 import numpy as np
 from django.db import transaction
 from django.utils import timezone
-from scipy import ndimage
 
 from webapp.accounts.models import Role
 from webapp.accounts.permissions import require_role
 from webapp.audit.services import record
 from webapp.core.errors import Conflict, Forbidden, PayloadTooLarge, ValidationFailed
-from webapp.core.storage import put_content_addressed
+from webapp.core.storage import get_storage, put_content_addressed
 from webapp.ml.measure import measure_segment
 
 from . import codec
@@ -41,10 +40,26 @@ class FindingIn:
 
 @dataclass(frozen=True)
 class LabelPayload:
-    """A decoded, validated label volume with its findings, ready to be saved."""
+    """A validated label volume with its findings, ready to be saved: the volume itself or, as
+    the API decodes it, only its canonical runs (`codec.decode_runs`), with the grid."""
 
-    volume: np.ndarray
     findings: list[FindingIn]
+    volume: np.ndarray | None = None
+    runs: np.ndarray | None = None
+    shape: tuple[int, int, int] | None = None
+
+    def run_table(self) -> np.ndarray:
+        if self.runs is not None:
+            return self.runs
+        assert self.volume is not None
+        return codec.runs_of(self.volume)
+
+    def grid(self) -> tuple[int, int, int]:
+        if self.shape is not None:
+            return self.shape
+        assert self.volume is not None
+        z, y, x = self.volume.shape
+        return (z, y, x)
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -112,20 +127,21 @@ def decode_label_payload(
     except (binascii.Error, ValueError) as exc:
         raise ValidationFailed(f"data is not valid base64: {exc}") from exc
     try:
-        volume = codec.decode(raw, grid)
+        runs = codec.decode_runs(raw, grid)
     except codec.CodecError as exc:
         raise ValidationFailed(str(exc)) from exc
 
     parsed = parse_findings(task=task, findings=findings)
     segments = {f.segment for f in parsed}
-    present = {int(v) for v in np.unique(volume)} - {0}
+    present = codec.values_present(runs)
     stray = sorted(present - segments)
     if stray:
         raise ValidationFailed(
             f"label values {stray} have no finding; every segment needs one with a class of the schema",
             values=stray,
         )
-    return LabelPayload(volume=volume, findings=parsed)
+    z, y, x = grid
+    return LabelPayload(findings=parsed, runs=runs, shape=(z, y, x))
 
 
 def parse_findings(*, task: Task, findings: list[dict[str, Any]]) -> list[FindingIn]:
@@ -163,21 +179,45 @@ class Measured:
 
 
 def measure_segments(
-    *, volume: np.ndarray, segments: list[int], spacing: tuple[float, float, float]
+    *, runs: np.ndarray, shape: tuple[int, int, int], segments: list[int], spacing: tuple[float, float, float],
+    unchanged: dict[int, Measured] | None = None,
 ) -> dict[int, Measured]:
-    """Server-side measurements of each segment (webapp.ml.measure), on its bounding box only."""
-    out: dict[int, Measured] = {s: Measured(None, None, None) for s in segments}
-    if not segments:
-        return out
-    boxes = ndimage.find_objects(volume, max_label=max(segments))
+    """Server-side measurements of each segment (webapp.ml.measure), from its runs: bounding box,
+    then a mask of the box only. Segments whose voxels equal the parent's keep its measurements."""
+    out: dict[int, Measured] = {}
     for s in segments:
-        box = boxes[s - 1] if s - 1 < len(boxes) else None
-        if box is None:
+        if unchanged and s in unchanged:
+            out[s] = unchanged[s]
             continue
-        m = measure_segment(volume[box] == s, spacing)
+        starts, lengths = codec.segment_runs(runs, s)
+        box = codec.segment_box(starts, lengths, shape)
+        if box is None:
+            out[s] = Measured(None, None, None)
+            continue
+        m = measure_segment(codec.segment_mask(starts, lengths, shape, box), spacing)
         origin = [sl.start for sl in box]
         centroid = [round(c + o, 2) for c, o in zip(m.centroid_voxel, origin, strict=True)]
         out[s] = Measured(m.diameter_mm, m.volume_mm3, centroid)
+    return out
+
+
+def _unchanged_segments(*, parent_id: int | None, runs: np.ndarray, shape: tuple[int, int, int]) -> dict[int, Measured]:
+    """Measurements of the parent's findings whose voxels did not change (compared run by run)."""
+    if parent_id is None:
+        return {}
+    parent = LabelRevision.objects.filter(pk=parent_id).first()
+    if parent is None or tuple(parent.shape) != shape:
+        return {}
+    try:
+        old = codec.decode_runs(get_storage().read(parent.storage_key), shape)
+    except (codec.CodecError, OSError):
+        return {}
+    out: dict[int, Measured] = {}
+    fields = ("segment", "diameter_mm", "volume_mm3", "centroid_voxel")
+    for f in Finding.objects.filter(revision_id=parent_id).only(*fields):
+        a, b = codec.segment_runs(old, f.segment), codec.segment_runs(runs, f.segment)
+        if np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]):
+            out[f.segment] = Measured(f.diameter_mm, f.volume_mm3, f.centroid_voxel)
     return out
 
 
@@ -214,8 +254,10 @@ def save_label_revision(
     series = task.series
     spacing = series_spacing(series=series)
     segments = [f.segment for f in payload.findings]
-    measured = measure_segments(volume=payload.volume, segments=segments, spacing=spacing)
-    blob = codec.encode(payload.volume)
+    runs, shape = payload.run_table(), payload.grid()
+    measured = measure_segments(runs=runs, shape=shape, segments=segments, spacing=spacing,
+                                unchanged=_unchanged_segments(parent_id=parent_id, runs=runs, shape=shape))
+    blob = codec.encode_runs(runs)
     with transaction.atomic():
         locked = Task.objects.select_for_update().get(pk=task.pk)
         if locked.head_revision_id != parent_id:
@@ -227,7 +269,7 @@ def save_label_revision(
         key, digest = put_content_addressed("labels", blob)
         rev = LabelRevision.objects.create(
             task=locked, parent_id=parent_id, author=author, storage_key=key, encoding=codec.ENCODING,
-            shape=list(payload.volume.shape), sha256=digest, size=len(blob), message=message[:200],
+            shape=list(shape), sha256=digest, size=len(blob), message=message[:200],
         )
         previous = {f.segment: f for f in Finding.objects.filter(revision_id=parent_id)} if parent_id else {}
         for f in payload.findings:
