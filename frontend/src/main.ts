@@ -8,6 +8,7 @@ import { mountUi } from "./ui/app";
 import { Viewer, type ViewerConfig } from "./viewer";
 
 async function main(): Promise<void> {
+  performance.mark("nodus:script");
   const cfg = JSON.parse(document.getElementById("viewer-config")!.textContent!) as ViewerConfig;
   const store = new Store({
     findings: [], activeSegment: 1, headRevision: cfg.headRevision, saveStatus: cfg.canEdit ? "saved" : "readonly",

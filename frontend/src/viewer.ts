@@ -6,6 +6,7 @@ import { initCornerstone } from "./core/init";
 import { decodeLabelmap } from "./labels/codec";
 import { interpolateSegment } from "./labels/interpolate";
 import { LabelSaver } from "./labels/saver";
+import { showPreview } from "./loader/preview";
 import { loadSeries, type LoadedSeries } from "./loader/series";
 import type { Finding, Store } from "./state/store";
 import { activatePrimary, createToolGroup } from "./toolgroups";
@@ -65,6 +66,7 @@ export class Viewer {
 
   async start(): Promise<void> {
     await initCornerstone();
+    performance.mark("nodus:init");
     this.engine = new RenderingEngine(ENGINE);
     this.engine.enableElement({
       viewportId: "vp-stack",
@@ -73,16 +75,51 @@ export class Viewer {
       defaultOptions: { orientation: csEnums.OrientationAxis.AXIAL, background: [0, 0, 0] },
     });
     createToolGroup(STACK_GROUP, ["vp-stack"], ENGINE);
+    const have = new Set<number>();
+    let onViewport = false;
+    let shown = false;
+    let lastRender = 0;
+    let preview: HTMLCanvasElement | null = null;
+    let resolveShown: () => void = () => {};
+    const firstShown = new Promise<void>((resolve) => (resolveShown = resolve));
+    // "first image": the slice on screen is loaded and drawn (not merely the first frame received)
+    const firstImage = () => {
+      if (shown || !onViewport || !have.has(this.currentSlice())) return;
+      shown = true;
+      performance.mark("nodus:render-start");
+      this.engine.render(); // drawn in the engine's next animation frame; ours runs right after it
+      requestAnimationFrame(() => {
+        performance.mark("nodus:first-image");
+        preview?.remove();
+        resolveShown();
+      });
+    };
     this.series = await loadSeries(this.cfg, (loaded, total, i) => {
       this.store.set({ loaded, total });
-      if (loaded === 1) requestAnimationFrame(() => performance.mark("nodus:first-image"));
+      have.add(i);
+      if (loaded === 1) {
+        performance.mark("nodus:first-frame");
+        if (!shown) preview = this.preview(i);
+      }
+      if (!shown) firstImage();
       if (loaded === total) requestAnimationFrame(() => performance.mark("nodus:all-loaded"));
-      if (loaded === 1 || i === this.currentSlice() || loaded === total || loaded % 8 === 0) this.scheduleRender();
+      // redraw for the slice on screen; otherwise at most twice a second (software WebGL is slow)
+      const now = performance.now();
+      if (i === this.currentSlice() || loaded === total || now - lastRender > 500) {
+        lastRender = now;
+        this.scheduleRender();
+      }
     });
     const { geometry: g } = this.series;
     this.store.set({ total: g.frames.length });
     await setVolumesForViewports(this.engine, [{ volumeId: this.series.volumeId }], ["vp-stack"]);
     this.applyInitialVoi();
+    onViewport = true;
+    performance.mark("nodus:viewport");
+    firstImage();
+    // the labelmap (a second 512×512×N allocation) and the head revision wait for the first image:
+    // built now, they would hold the main thread while the first frames sit in the network queue
+    await Promise.race([firstShown, this.series.done, new Promise((r) => setTimeout(r, 3000))]);
     this.labelmap = volumeLoader.createAndCacheDerivedLabelmapVolume(this.series.volumeId, { volumeId: LABELMAP });
     cst.segmentation.addSegmentations([{ segmentationId: SEG, representation: { type: Labelmap, data: { volumeId: LABELMAP } } }]);
     await cst.segmentation.addLabelmapRepresentationToViewportMap({ "vp-stack": [{ segmentationId: SEG }] });
@@ -112,6 +149,25 @@ export class Viewer {
       this.scheduleRender();
       document.getElementById("viewer-app")?.setAttribute("data-loaded", "all");
     });
+  }
+
+  /** The first frame on a plain canvas while the volume viewport prepares its first render. */
+  private preview(i: number): HTMLCanvasElement | null {
+    try {
+      const g = this.series.geometry;
+      const image: any = cache.getImage(this.series.volume.imageIds[i]);
+      const pixels = image?.voxelManager?.getScalarData?.() ?? image?.getPixelData?.();
+      if (!pixels) return null;
+      const w = g.window ?? (g.modality === "CT" ? PRESETS.lung : null);
+      const canvas = showPreview(document.getElementById("vp-stack")!, {
+        pixels, rows: g.rows, columns: g.columns, spacing: [g.spacing[0], g.spacing[1]], voi: w ? voiRange(w.center, w.width) : null,
+      });
+      requestAnimationFrame(() => performance.mark("nodus:first-preview"));
+      return canvas;
+    } catch (err) {
+      console.warn("preview", err);
+      return null;
+    }
   }
 
   private forGroups(fn: (id: string) => void): void {
@@ -147,12 +203,12 @@ export class Viewer {
   private applyInitialVoi(): void {
     const g = this.series.geometry;
     const w = g.window ?? (g.modality === "CT" ? PRESETS.lung : null);
-    if (w) this.setVoi(w.center, w.width);
+    if (w) this.setVoi(w.center, w.width, false); // drawn with the first frame, not before
   }
 
-  setVoi(center: number, width: number): void {
+  setVoi(center: number, width: number, draw = true): void {
     for (const id of this.viewportIds()) this.viewport(id)?.setProperties({ voiRange: voiRange(center, width) });
-    this.engine.render();
+    if (draw) this.engine.render();
   }
 
   preset(name: string): void {

@@ -28,4 +28,20 @@ describe("label codec", () => {
     expect(bytes.length).toBeLessThan(10_000);
     expect(toBase64(new Uint8Array([0, 255, 1]))).toBe("AP8B");
   });
+
+  it("encodes like a plain byte scan (word skipping is exact), at any offset", () => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (let t = 0; t < 30; t++) {
+      const buf = new Uint8Array(1000 + t);
+      for (let j = 0; j < 12; j++) buf.fill(1 + Math.floor(rnd() * 3), Math.floor(rnd() * buf.length), Math.floor(rnd() * buf.length));
+      const vol = buf.subarray(t % 3);
+      const { runs, counts } = rleEncode(vol);
+      expect(rleDecode(runs, vol.length)).toEqual(vol);
+      const total = Object.values(counts).reduce((a, b) => a + b, 0);
+      expect(total).toBe(vol.reduce((a, v) => a + (v ? 1 : 0), 0));
+      const view = new DataView(runs.buffer);
+      for (let r = 1; r < runs.length / 5; r++) expect(view.getUint8(r * 5)).not.toBe(view.getUint8((r - 1) * 5));
+    }
+  });
 });

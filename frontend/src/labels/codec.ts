@@ -8,28 +8,49 @@ export interface SegmentCounts {
   [segment: number]: number;
 }
 
-/** Run-length encode; also counts voxels per label value (for the findings panel). */
+/** Run-length encode; also counts voxels per label value (for the findings panel).
+ * Label volumes are mostly background: zero stretches are skipped four bytes at a time. */
 export function rleEncode(data: Uint8Array): { runs: Uint8Array; counts: SegmentCounts } {
   const counts: SegmentCounts = {};
-  if (data.length === 0) return { runs: new Uint8Array(0), counts };
-  let n = 1;
-  for (let i = 1; i < data.length; i++) if (data[i] !== data[i - 1]) n++;
-  const out = new Uint8Array(n * RUN_BYTES);
-  const view = new DataView(out.buffer);
-  let start = 0;
+  const n = data.length;
+  if (n === 0) return { runs: new Uint8Array(0), counts };
+  const words = data.byteOffset % 4 === 0 ? new Uint32Array(data.buffer, data.byteOffset, n >> 2) : null;
+  const nw = words ? words.length : 0;
+  let out = new Uint8Array(1024 * RUN_BYTES);
+  let view = new DataView(out.buffer);
   let k = 0;
-  for (let i = 1; i <= data.length; i++) {
-    if (i === data.length || data[i] !== data[start]) {
-      const value = data[start];
-      const len = i - start;
-      view.setUint8(k * RUN_BYTES, value);
-      view.setUint32(k * RUN_BYTES + 1, len, true);
-      if (value !== 0) counts[value] = (counts[value] ?? 0) + len;
-      k++;
+  const emit = (value: number, len: number) => {
+    if ((k + 1) * RUN_BYTES > out.length) {
+      const grown = new Uint8Array(out.length * 2);
+      grown.set(out);
+      out = grown;
+      view = new DataView(out.buffer);
+    }
+    view.setUint8(k * RUN_BYTES, value);
+    view.setUint32(k * RUN_BYTES + 1, len, true);
+    if (value !== 0) counts[value] = (counts[value] ?? 0) + len;
+    k++;
+  };
+  let value = data[0];
+  let start = 0;
+  let i = 1;
+  while (i < n) {
+    if (value === 0 && words && (i & 3) === 0) {
+      let w = i >> 2;
+      while (w < nw && words[w] === 0) w++;
+      i = w << 2;
+      if (i >= n) break;
+    }
+    const v = data[i];
+    if (v !== value) {
+      emit(value, i - start);
+      value = v;
       start = i;
     }
+    i++;
   }
-  return { runs: out, counts };
+  emit(value, n - start);
+  return { runs: out.slice(0, k * RUN_BYTES), counts };
 }
 
 export function rleDecode(runs: Uint8Array, size: number): Uint8Array {

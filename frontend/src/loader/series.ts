@@ -43,6 +43,7 @@ export async function loadSeries(
   const metaResp = await fetch(`${base}/metadata`, { credentials: "same-origin", headers: { Accept: "application/dicom+json" } });
   if (!metaResp.ok) throw new Error(`series metadata: HTTP ${metaResp.status}`);
   const g = seriesGeometry(await metaResp.json());
+  performance.mark("nodus:metadata");
   const n = g.frames.length;
   const sliceLen = g.rows * g.columns;
   const integral = Number.isInteger(g.slope) && Number.isInteger(g.intercept) && g.bitsAllocated <= 16 && g.samplesPerPixel === 1;
@@ -73,6 +74,7 @@ export async function loadSeries(
     direction: g.direction,
     scalarData: new ArrayType(sliceLen * n),
   });
+  performance.mark("nodus:volume");
   const index = new Map(g.frames.map(([sop, f], i) => [frameKey(sop, f), i]));
   const have = new Uint8Array(n);
   let loaded = 0;
@@ -96,8 +98,11 @@ export async function loadSeries(
     if (parts[0]) write(i, parts[0].body);
   };
 
+  // the viewport opens on the middle of the volume: with an even count that is either of the two
+  // middle frames (depending on the slice direction), so both are asked for before the bulk stream
   const middle = Math.floor(n / 2);
-  const first = fetchFrame(middle).catch(() => undefined);
+  const firstFrames = n % 2 === 0 && n > 1 ? [middle, middle - 1] : [middle];
+  const first = Promise.all(firstFrames.map((i) => fetchFrame(i).catch(() => undefined)));
   const bulk = async () => {
     const r = await fetch(`${base}/pixeldata`, { credentials: "same-origin", headers: { Accept: 'multipart/related; type="application/octet-stream"' } });
     if (!r.ok || !r.body) throw new Error(`bulk frames: HTTP ${r.status}`);
@@ -118,6 +123,8 @@ export async function loadSeries(
   };
   const done = (async () => {
     try {
+      // the bulk stream starts once the frames on screen are in: it would starve them otherwise
+      await first;
       await bulk();
     } catch {
       // no bulk endpoint: one request a frame, a few at a time, middle first
