@@ -203,16 +203,43 @@ def is_storage_class(uid: str) -> bool:
 
 
 def _transfer_syntax_from_meta(data: bytes) -> tuple[str, int]:
-    """(transfer syntax, offset of the dataset after the file meta) without a full parse."""
+    """(transfer syntax, offset of the dataset after the file meta) without a full parse: a walk
+    over the group 0002 elements (always explicit VR little endian); anything unusual is left to
+    pydicom's reader."""
+    pos, ts = 132, None
+    while pos + 8 <= len(data):
+        group, elem = struct.unpack_from("<HH", data, pos)
+        if group != 2:
+            break
+        vr = data[pos + 4:pos + 6]
+        if not (vr.isalpha() and vr.isupper()):
+            return _transfer_syntax_from_meta_pydicom(data)
+        if vr in LONG_VRS:
+            if pos + 12 > len(data):
+                break
+            length, start = struct.unpack_from("<I", data, pos + 8)[0], pos + 12
+        else:
+            length, start = struct.unpack_from("<H", data, pos + 6)[0], pos + 8
+        if length == 0xFFFFFFFF or start + length > len(data):
+            return _transfer_syntax_from_meta_pydicom(data)
+        if elem == 0x0010:
+            ts = data[start:start + length].decode("latin-1").strip("\x00 ")
+        pos = start + length
+    if ts is None:
+        return _transfer_syntax_from_meta_pydicom(data)
+    return ts, pos
+
+
+def _transfer_syntax_from_meta_pydicom(data: bytes) -> tuple[str, int]:
     fp = io.BytesIO(data)
     fp.seek(132)
     try:
         meta = _read_file_meta_info(fp)
+        ts = str(meta.get("TransferSyntaxUID", "")).strip()
+        group_length = meta.get("FileMetaInformationGroupLength")
+        end = 132 + 12 + int(group_length) if group_length is not None else fp.tell()
     except Exception as exc:  # noqa: BLE001 - any failure here means an unreadable header
         raise Refused("truncated", f"file meta information is unreadable: {exc}"[:300]) from None
-    ts = str(meta.get("TransferSyntaxUID", "")).strip()
-    group_length = meta.get("FileMetaInformationGroupLength")
-    end = 132 + 12 + int(group_length) if group_length is not None else 0
     return ts, end
 
 

@@ -145,3 +145,22 @@ def test_modalities_in_study_matches_whole_values_of_the_denormalised_list(world
 
     assert hits("CT") and hits("SR") and hits("MR,SR") and hits("MR\\CT")
     assert not hits("C") and not hits("T\\S") and not hits("MR") and not hits(".*")
+
+
+@pytest.mark.parametrize("name", PYDICOM_FILES)
+def test_file_meta_walk_finds_the_transfer_syntax_like_pydicom(name):
+    from webapp.imaging.dicom import _transfer_syntax_from_meta, _transfer_syntax_from_meta_pydicom
+
+    path = get_testdata_file(name)
+    data = Path(path).read_bytes()
+    assert _transfer_syntax_from_meta(data) == _transfer_syntax_from_meta_pydicom(data)
+
+
+def test_cut_file_meta_is_refused_as_truncated(phantom_series):
+    from webapp.imaging.dicom import Refused, parse
+
+    data = phantom_series(slices=1)[0].read_bytes()
+    for cut in (140, 150, 170):
+        with pytest.raises(Refused) as err:
+            parse(data[:cut], max_bytes=1 << 30, max_decoded_bytes=1 << 30)
+        assert err.value.rule in {"truncated", "missing_uid"}
