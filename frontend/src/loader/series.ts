@@ -117,15 +117,34 @@ export async function loadSeries(
         const m = /instances\/([^/]+)\/frames\/(\d+)$/.exec(loc);
         const i = m ? (index.get(frameKey(m[1], Number(m[2]))) ?? seq) : seq;
         write(i, part.body);
+        streamAt = Math.max(streamAt, i);
         seq++;
       }
+      if (loaded >= n) {
+        await reader.cancel(); // the tail requests brought the rest
+        break;
+      }
     }
+  };
+  // The stream runs in slice order on one server thread; a few single-frame requests walk from the
+  // other end meanwhile (other threads, other cores) until they meet the stream.
+  let streamAt = -1;
+  const TAIL_WORKERS = 3;
+  const tail = async () => {
+    let next = n - 1;
+    await Promise.all(Array.from({ length: TAIL_WORKERS }, async () => {
+      for (;;) {
+        const i = next--;
+        if (i <= streamAt + 2 * TAIL_WORKERS || loaded >= n) return;
+        if (!have[i]) await fetchFrame(i).catch(() => undefined);
+      }
+    }));
   };
   const done = (async () => {
     try {
       // the bulk stream starts once the frames on screen are in: it would starve them otherwise
       await first;
-      await bulk();
+      await Promise.all([bulk(), tail()]);
     } catch {
       // no bulk endpoint: one request a frame, a few at a time, middle first
       const order = [...Array(n).keys()].sort((a, b) => Math.abs(a - middle) - Math.abs(b - middle));
