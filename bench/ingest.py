@@ -57,6 +57,8 @@ def make_series(out: Path, seed: int) -> list[Path]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--studies", type=int, default=10_000)
+    ap.add_argument("--server-tmpdir", help="TMPDIR of the daphne server (where request bodies are spooled), "
+                                            "e.g. /dev/shm")
     args = ap.parse_args()
     db = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/nodus_bench")
     tmp = Path(tempfile.mkdtemp(prefix="nodus-bench-"))
@@ -99,8 +101,9 @@ def main() -> None:
                  f"peak RSS {int(rss.group(1)) / 1024 if rss else 0:.0f} MB"))
 
     port = free_port()
+    server_env = dict(env, TMPDIR=args.server_tmpdir) if args.server_tmpdir else env
     server = subprocess.Popen([PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                               "webapp.config.asgi:application"], cwd=ROOT, env=env,
+                               "webapp.config.asgi:application"], cwd=ROOT, env=server_env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Token {token}"}
@@ -127,16 +130,19 @@ def main() -> None:
                 **auth, "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'},
                 timeout=600)
 
-        # Warm-up, as on a server that has been up a while: one STOW (one new instance of its own
-        # study), one QIDO, one WADO — first-use imports and code paths are not measured.
-        warm = tmp / "warm-up.dcm"
-        subprocess.run([PY, "-c", "import sys, pydicom; from pydicom.uid import generate_uid;"
-                        "ds = pydicom.dcmread(sys.argv[1]); ds.StudyInstanceUID = generate_uid();"
-                        "ds.SeriesInstanceUID = generate_uid(); ds.SOPInstanceUID = generate_uid();"
-                        "ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID; ds.PatientID = 'WARM';"
-                        "ds.save_as(sys.argv[2], enforce_file_format=True)", str(cli_files[0]), str(warm)],
+        # Warm-up, as on a server that has been up a while: one STOW (100 new instances of a study
+        # of their own), one QIDO, one WADO — first-use imports, code paths and heap growth are not
+        # measured.
+        warm = tmp / "warm-up"
+        subprocess.run([PY, "-c", "import sys, pathlib, pydicom; from pydicom.uid import generate_uid;"
+                        "st, se = generate_uid(), generate_uid(); out = pathlib.Path(sys.argv[1]); out.mkdir();"
+                        "[(ds := pydicom.dcmread(f), setattr(ds, 'StudyInstanceUID', st),"
+                        " setattr(ds, 'SeriesInstanceUID', se), setattr(ds, 'SOPInstanceUID', generate_uid()),"
+                        " setattr(ds.file_meta, 'MediaStorageSOPInstanceUID', ds.SOPInstanceUID),"
+                        " setattr(ds, 'PatientID', 'WARM'), ds.save_as(out / f'{i}.dcm', enforce_file_format=True))"
+                        " for i, f in enumerate(sys.argv[2:])]", str(warm), *map(str, cli_files[:100])],
                        check=True)
-        assert stow([warm]).status_code == 200
+        assert stow(sorted(warm.glob("*.dcm"))).status_code == 200
         requests.get(base + "/projects/bench/dicomweb/studies?limit=1", headers=auth, timeout=30)
         rss0 = proc.memory_info().rss
         cpu0 = sum(proc.cpu_times()[:2])
@@ -216,7 +222,8 @@ def main() -> None:
     cpu = platform.processor() or platform.machine()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nNodus ingest + DICOMweb — {platform.node()}, {os.cpu_count()} cores ({cpu}), Python "
-          f"{platform.python_version()}, daphne (ASGI), PostgreSQL; load average at the end {load}\n")
+          f"{platform.python_version()}, daphne (ASGI), PostgreSQL; load average at the end {load}"
+          f"{'; server TMPDIR ' + args.server_tmpdir if args.server_tmpdir else ''}\n")
     width = max(len(k) for k, _ in rows)
     print(f"| {'what':<{width}} | result |\n|{'-' * (width + 2)}|--------|")
     for k, v in rows:
