@@ -40,3 +40,37 @@ def test_decompression_bomb_is_bounded() -> None:
     bomb = zlib.compress(b"\x00" * 10_000_000)
     with pytest.raises(CodecError):
         decode(bomb, (2, 2, 2))
+
+
+def test_segment_boxes_and_masks_come_from_the_runs_alone() -> None:
+    from scipy import ndimage
+
+    from webapp.labeling.codec import decode_runs, segment_box, segment_mask, segment_runs, values_present
+
+    rng = np.random.default_rng(3)
+    vol = np.zeros((7, 9, 11), np.uint8)
+    vol[2:5, 3:6, 4:9] = 1
+    vol[0, 8, 10] = 2  # a run that ends a slice
+    vol[1, 0, 0] = 2  # and one that starts the next
+    vol[6, 2, :] = 3  # a whole row
+    vol[rng.random(vol.shape) > 0.97] = 4
+    runs = decode_runs(encode(vol), vol.shape)
+    assert values_present(runs) == {1, 2, 3, 4}
+    boxes = ndimage.find_objects(vol)
+    for value in (1, 2, 3, 4):
+        starts, lengths = segment_runs(runs, value)
+        box = segment_box(starts, lengths, vol.shape)
+        assert box == boxes[value - 1]
+        np.testing.assert_array_equal(segment_mask(starts, lengths, vol.shape, box), vol[box] == value)
+    assert segment_box(*segment_runs(runs, 9), vol.shape) is None
+
+
+def test_split_runs_are_stored_canonically() -> None:
+    from webapp.labeling.codec import canonical, decode_runs, encode_runs
+
+    vol = np.zeros((2, 3, 4), np.uint8)
+    vol[1, 1, 1:3] = 5
+    split = np.array([(0, 10), (0, 7), (5, 1), (5, 1), (0, 5)], dtype=RUN)
+    assert encode_runs(split) == encode(vol)
+    np.testing.assert_array_equal(decode_runs(zlib.compress(split.tobytes()), vol.shape), canonical(split))
+    np.testing.assert_array_equal(decode(zlib.compress(split.tobytes()), vol.shape), vol)

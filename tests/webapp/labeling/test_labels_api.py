@@ -211,3 +211,33 @@ def test_reassigned_task_cannot_be_saved_by_the_former_assignee(world: Any, grid
     Task.objects.filter(pk=grid_task.pk).update(assignee=world.users["annotator"])
     r = save(client, grid_task, body(grid_task, nodule()), parent=head)
     assert_refused(r, grid_task, head, 404, "not found")
+
+
+def test_unchanged_segments_keep_their_measurements_without_re_measuring(
+    world: Any, grid_task: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webapp.labeling import services
+
+    client = client_as(world.users["assignee"])
+    first = save(client, grid_task, body(grid_task, nodule()))
+    assert first.status_code == 201, first.content
+    measured: list[tuple[int, ...]] = []
+    real = services.measure_segment
+
+    def spy(mask: Any, spacing: Any) -> Any:
+        measured.append(mask.shape)
+        return real(mask, spacing)
+
+    monkeypatch.setattr(services, "measure_segment", spy)
+    vol = nodule()
+    vol[0, 0, 0:2] = 2
+    findings = [{"segment": 1, "label_class": "nodule", "attributes": {"malignancy": 3}},
+                {"segment": 2, "label_class": "nodule", "attributes": {}}]
+    second = save(client, grid_task, body(grid_task, vol, findings), parent=first.json()["revision"]["id"])
+    assert second.status_code == 201, second.content
+    assert measured == [(1, 1, 2)]  # only the new segment's box was measured
+    by_segment = {f["segment"]: f for f in second.json()["findings"]}
+    one = {f["segment"]: f for f in first.json()["findings"]}[1]
+    assert {k: by_segment[1][k] for k in ("diameter_mm", "volume_mm3", "centroid_voxel")} == \
+        {k: one[k] for k in ("diameter_mm", "volume_mm3", "centroid_voxel")}
+    assert by_segment[2]["volume_mm3"] and by_segment[2]["volume_mm3"] > 0
