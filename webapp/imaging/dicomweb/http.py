@@ -116,7 +116,7 @@ class Part:
 
 def multipart_response(request: HttpRequest, parts: Iterable[Part], *, part_type: str,
                        transfer_syntax: str | None = None, compress: bool = True) -> StreamingHttpResponse:
-    """multipart/related streamed in ~1 MB blocks, gzip-encoded when the client accepts it (and
+    """multipart/related streamed in ~4 MB blocks, gzip-encoded when the client accepts it (and
     `compress`).
 
     Under ASGI the body is an async iterator that pulls each block in a worker thread (file reads,
