@@ -124,3 +124,21 @@ def test_task_list_shows_job_progress(browser: Any, viewer_task: dict[str, Any])
     page.wait_for_selector(f"tr[data-task='{task.pk}'] [data-field=ai][data-state=running] progress")
     assert "inference 40%" in cell.inner_text()
     page.close()
+
+
+def test_viewer_shows_the_running_job(browser: Any, viewer_task: dict[str, Any]) -> None:
+    """The viewer reads the series' newest job over REST (and after every websocket connect)."""
+    from webapp.ml.models import InferenceJob, ModelVersion
+
+    base, task = viewer_task["url"], viewer_task["task"]
+    mv = ModelVersion.objects.create(project=task.project, name="e2e-net", version="3", bundle_key="none",
+                                     sha256="0" * 64)
+    InferenceJob.objects.create(project=task.project, series=task.series, model_version=mv, task=task,
+                                state=InferenceJob.State.RUNNING, progress=0.25, stage="sliding window")
+    page = browser.new_page(viewport={"width": 1100, "height": 700})
+    login(page, base, "anna")
+    open_viewer(page, base, task.pk)
+    page.wait_for_selector("#job-status[data-state=running]", timeout=10_000)
+    assert "AI running · sliding window · 25%" in page.locator("#job-status").inner_text()
+    assert page.locator("#ai-panel").is_visible()
+    page.close()

@@ -39,5 +39,6 @@ export function watchJobs(opts: { live: LiveEvents; api: string; seriesInstanceU
       if (ev.type === "job.finished") maybeLoad(job);
     },
   });
+  void resync(); // the state now, whether or not the socket connects (then again after each connect)
   live.connect();
 }
