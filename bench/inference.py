@@ -17,10 +17,10 @@ _ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
 
 import argparse  # noqa: E402
+import os  # noqa: E402
 import resource  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 from monai.inferers import sliding_window_inference  # noqa: E402
@@ -37,6 +37,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bundle", type=Path, default=ROOT / "inference/bundles/chest-ct-nodules")
     ap.add_argument("--seed", type=int, default=777)
+    ap.add_argument("--repeat", type=int, default=2, help="interleaved runs; best of each kept")
     args = ap.parse_args()
     bundle = load_bundle(args.bundle)
     ph = chest_ct(args.seed, size=512, slices=300)
@@ -46,21 +47,33 @@ def main() -> None:
         volume = read_dicom_dir(Path(tmp))
         t_read = time.perf_counter() - t
     dev = pick_device(None)
-    result = run_inference(bundle, volume)
     # Bare MONAI: the same network and window settings on the same preprocessed tensor.
     image = prepare(volume, bundle.params).image
     p = bundle.params
     net = bundle.network.to(dev).eval()
-    t = time.perf_counter()
-    with torch.inference_mode():
-        sliding_window_inference(image[None].to(dev), tuple(p["roi_size"]), p["sw_batch_size"],
-                                 net, overlap=p["sw_overlap"], mode=p["sw_mode"])
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    t_bare = time.perf_counter() - t
+
+    def bare() -> float:
+        t = time.perf_counter()
+        with torch.inference_mode():
+            sliding_window_inference(image[None].to(dev), tuple(p["roi_size"]),
+                                     p["sw_batch_size"], net, overlap=p["sw_overlap"],
+                                     mode=p["sw_mode"])
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t
+
+    # Interleave the two so that load from other processes hits both alike; keep the best.
+    runs, bares = [], []
+    for _ in range(args.repeat):
+        runs.append(run_inference(bundle, volume))
+        bares.append(bare())
+    result = min(runs, key=lambda r: r.seconds)
+    t_bare = min(bares)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = [
         ("device", f"{dev.type} ({torch.get_num_threads()} threads)"),
+        ("load average at end (1 min)", f"{os.getloadavg()[0]:.1f}"),
+        ("runs (interleaved, best kept)", f"{args.repeat}"),
         ("input", f"{volume.shape} spacing {tuple(round(s, 3) for s in volume.spacing)}"),
         ("model grid", f"{tuple(image.shape[1:])}"),
         ("read DICOM (300 files) s", f"{t_read:.2f}"),
