@@ -152,14 +152,16 @@ def finetune(
 
     ckpt_path = out / CHECKPOINT
     if ckpt_path.exists():  # resume after an interruption
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        # weights_only: a checkpoint is data (tensors, numbers, lists), never pickled code.
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         net.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         start_epoch, iteration, best = ckpt["epoch"] + 1, ckpt["iteration"], ckpt["best"]
         best_state, history = ckpt["best_state"], ckpt["history"]
         torch.set_rng_state(ckpt["torch_rng"])
-        np.random.set_state(ckpt["numpy_rng"])
+        name, keys, pos, has_gauss, cached = ckpt["numpy_rng"]
+        np.random.set_state((name, keys.numpy(), pos, has_gauss, cached))
         random.setstate(ckpt["python_rng"])
 
     prep = PrepareCased(bundle.params)
@@ -205,6 +207,7 @@ def finetune(
         row = {"epoch": epoch, "iteration": iteration, "loss": float(np.mean(losses or [0.0])),
                "lr": opt.param_groups[0]["lr"], "seconds": round(time.monotonic() - t_start, 1),
                **(val or {})}
+        row = {k: (float(v) if isinstance(v, np.floating) else v) for k, v in row.items()}
         history.append(row)
         if on_progress is not None:
             on_progress(Progress(iteration, epoch, row["loss"], row["lr"], val))
@@ -212,7 +215,7 @@ def finetune(
             "model": net.state_dict(), "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(), "epoch": epoch, "iteration": iteration,
             "best": best, "best_state": best_state, "history": history,
-            "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
+            "torch_rng": torch.get_rng_state(), "numpy_rng": _numpy_rng_state(),
             "python_rng": random.getstate(), "config": asdict(config),
         }, out / (CHECKPOINT + ".tmp"))
         (out / (CHECKPOINT + ".tmp")).replace(ckpt_path)
@@ -228,3 +231,9 @@ def finetune(
     )
     return FinetuneResult(bundle_dir=bundle_dir, metrics=metrics, epochs=epoch + 1,
                           history=history)
+
+
+def _numpy_rng_state() -> tuple[str, torch.Tensor, int, int, float]:
+    """NumPy's RNG state with its key array as a tensor, so the checkpoint loads weights_only."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
+    return str(name), torch.from_numpy(np.asarray(keys).copy()), int(pos), int(has_gauss), float(cached)
