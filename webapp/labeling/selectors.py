@@ -88,9 +88,10 @@ def series_grid(*, series: Any) -> tuple[int, int, int]:
 
 
 def series_spacing(*, series: Any) -> tuple[float, float, float]:
-    """(slice, row, column) spacing in mm; series.spacing is stored as [row, col, slice]."""
+    """(slice, row, column) spacing in mm; series.spacing is stored as [row, col, slice]. Unknown
+    values (a single 2D image has no slice spacing; some have no PixelSpacing) count as 1 mm."""
     sp = series.spacing or [1.0, 1.0, 1.0]
-    row, col, sl = (float(v) for v in (list(sp) + [1.0, 1.0, 1.0])[:3])
+    row, col, sl = (float(v) if v is not None else 1.0 for v in (list(sp) + [1.0, 1.0, 1.0])[:3])
     return sl or 1.0, row or 1.0, col or 1.0
 
 

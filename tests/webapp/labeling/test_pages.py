@@ -45,3 +45,15 @@ def test_viewer_page_passes_escaped_config_without_inline_script(world: Any) -> 
     assert config["task"] == world["task"].pk and config["canEdit"] is True
     assert config["overlay"]["patientName"].startswith("<script>")
     assert config["seriesInstanceUID"] == world["series"].series_instance_uid
+
+
+def test_viewer_opens_a_single_2d_image_without_slice_spacing(world: Any) -> None:
+    """A DX/US image has no slice spacing (stored as None): the page falls back to 1 mm, no 500."""
+    from webapp.labeling.selectors import series_spacing
+
+    series = SeriesFactory(study__patient__project=world["project"], modality="DX", spacing=[0.2, 0.2, None])
+    assert series_spacing(series=series) == (1.0, 0.2, 0.2)
+    series.spacing = [None, None, None]
+    assert series_spacing(series=series) == (1.0, 1.0, 1.0)
+    task = TaskFactory(series=series, assignee=world.users["assignee"])
+    assert client_as(world.users["assignee"]).get(f"/tasks/{task.pk}/").status_code == 200
