@@ -164,3 +164,41 @@ def test_cut_file_meta_is_refused_as_truncated(phantom_series):
         with pytest.raises(Refused) as err:
             parse(data[:cut], max_bytes=1 << 30, max_decoded_bytes=1 << 30)
         assert err.value.rule in {"truncated", "missing_uid"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pixeldata_frame_ranges_split_the_series_in_slice_order(world, phantom_series):
+    paths = phantom_series(slices=5, patient_id="RANGE-1")
+    ingest_files(project=world["project"], files=[IncomingFile(p.name, p.read_bytes()) for p in paths],
+                 actor=None, source="test")
+    ds = pydicom.dcmread(paths[0])
+    token = Token.objects.create(user=world.users["annotator"]).key
+    client = AsyncClient()
+    base = (f"/projects/{world['project'].slug}/dicomweb/studies/{ds.StudyInstanceUID}"
+            f"/series/{ds.SeriesInstanceUID}/pixeldata")
+
+    async def get(url: str) -> tuple[int, bytes]:
+        response = await client.get(url, headers={"authorization": f"Token {token}"})
+        if not response.streaming:
+            return response.status_code, response.content
+        return response.status_code, b"".join([chunk async for chunk in response.streaming_content])
+
+    frames = [pydicom.dcmread(p).pixel_array.astype("<i2").tobytes() for p in paths]  # slice order
+    sops = [str(pydicom.dcmread(p).SOPInstanceUID) for p in paths]
+
+    def located(body: bytes) -> list[str]:
+        return [sop for sop in sops if f"instances/{sop}/frames/1".encode() in body]
+
+    status, whole = _run(get(base))
+    assert status == 200 and all(f in whole for f in frames)
+    status, body = _run(get(f"{base}?frames=2-4"))
+    assert status == 200 and body.count(b"application/octet-stream") == 3, body[:300]
+    assert located(body) == sops[1:4]
+    assert all(f in body for f in frames[1:4]) and frames[0] not in body and frames[4] not in body
+    status, body = _run(get(f"{base}?frames=5"))
+    assert status == 200 and located(body) == sops[4:] and frames[4] in body
+    status, body = _run(get(f"{base}?frames=1-5"))
+    assert status == 200 and located(body) == sops
+    for bad in ("0-2", "3-2", "1-6", "6", "a-b", "1-2-3", "-1", "", "1,2"):
+        status, body = _run(get(f"{base}?frames={bad}"))
+        assert status == 400, (bad, status, body[:200])

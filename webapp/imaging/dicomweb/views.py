@@ -4,6 +4,7 @@ project). Views parse → call a selector/service → render."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -258,6 +259,20 @@ def _frame_numbers(text: str) -> list[int]:
     return numbers
 
 
+def _frame_range(text: str | None, total: int) -> tuple[int, int]:
+    """`a-b` or `a` (1-based, inclusive, within the series' frames) → (a, b); None → all frames."""
+    if text is None:
+        return 1, total
+    m = re.fullmatch(r"\s*(\d{1,9})\s*(?:-\s*(\d{1,9})\s*)?", text)
+    if not m:
+        raise ValidationFailed(f"frames {text[:40]!r} must be a range a-b of frame numbers (1-based)")
+    a = int(m[1])
+    b = int(m[2]) if m[2] is not None else a
+    if a < 1 or b < a or b > total:
+        raise ValidationFailed(f"frames {a}-{b} is not a range within 1-{total}")
+    return a, b
+
+
 def _frames_stored_syntax(request: HttpRequest, inst: Any) -> bool:
     """True when the client asks for frames in the stored (compressed) transfer syntax."""
     for r in parse_accept(request.headers.get("Accept", "")):
@@ -294,16 +309,26 @@ def frames(request: HttpRequest, study: str, series: str, instance: str, frames:
 @dicomweb_view({"GET"})
 def pixeldata(request: HttpRequest, study: str, series: str, project: str | None = None) -> HttpResponseBase:
     """Every frame of a series in slice order in ONE response (the viewer's bulk load);
-    each part's Content-Location names its instance and frame."""
-    rows = selectors.wado_instances(project_ids=_scope(request, project), study_uid=study, series_uid=series)
+    each part's Content-Location names its instance and frame. `?frames=a-b` (or `a`) limits it to
+    the a-th … b-th frame of that order, 1-based and inclusive (parallel range requests)."""
+    rows = [inst for inst in selectors.wado_instances(project_ids=_scope(request, project), study_uid=study,
+                                                      series_uid=series) if inst.rows]
     root = _root(request, project)
+    total = sum(max(1, inst.number_of_frames or 1) for inst in rows)
+    first, last = _frame_range(request.GET.get("frames"), total)
 
     def parts() -> Iterator[Part]:
+        at = 0  # frames of the series before this instance
         for inst in rows:
-            if not inst.rows:
+            count = max(1, inst.number_of_frames or 1)
+            lo, hi = max(first, at + 1), min(last, at + count)
+            at += count
+            if lo > hi:
+                if at >= last:
+                    return
                 continue
             base = f"{root}/studies/{study}/series/{series}/instances/{inst.sop_instance_uid}/frames/"
-            numbers = list(range(1, inst.number_of_frames + 1))
+            numbers = list(range(lo - (at - count), hi - (at - count) + 1))
             for n, body in zip(numbers, pixels.raw_frames(inst, numbers), strict=True):
                 yield Part("application/octet-stream", body, location=base + str(n))
 
