@@ -148,7 +148,17 @@ def celery_worker_process(transactional_db: None) -> Iterator[WorkerProcess]:
                 worker.proc.kill()
 
 
+def _run_order(item: Any) -> int:
+    if item.get_closest_marker("asyncio"):
+        return 0
+    if "browser" in getattr(item, "fixturenames", ()):
+        return 3  # the session-scoped Playwright browser of tests/e2e: last
+    if item.get_closest_marker("browser"):
+        return 2  # tests that start and stop their own Playwright
+    return 1
+
+
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    """Run asyncio tests first: Playwright's sync API keeps an event loop on the test thread for
-    as long as a browser fixture lives, and pytest-asyncio cannot start its own loop after that."""
-    items.sort(key=lambda item: 0 if item.get_closest_marker("asyncio") else 1)
+    """Order: asyncio tests, plain tests, browser tests. Playwright's sync API keeps an event loop
+    on the test thread while a browser lives; no other code may start a loop on it after that."""
+    items.sort(key=_run_order)
