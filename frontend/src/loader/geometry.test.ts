@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { rescaleFrame, seriesGeometry } from "./geometry";
+import { bulkRanges, fitsInt16, rescaleFrame, seriesGeometry } from "./geometry";
 
 const inst = (uid: string, z: number, n: number) => ({
   "00080018": { vr: "UI", Value: [uid] },
@@ -31,5 +31,37 @@ describe("series geometry", () => {
     const out = new Float32Array(3);
     rescaleFrame(new Uint8Array(stored.buffer), { bitsAllocated: 16, pixelRepresentation: 1, slope: 1, intercept: -1024, samplesPerPixel: 1, photometric: "MONOCHROME2" }, out);
     expect(Array.from(out)).toEqual([-1024, 0, 976]);
+  });
+});
+
+describe("bulkRanges", () => {
+  it("splits a large series into contiguous ranges that cover every frame once", () => {
+    const r = bulkRanges(300, 3);
+    expect(r).toEqual([[0, 99], [100, 199], [200, 299]]);
+    const r2 = bulkRanges(100, 3);
+    expect(r2.length).toBe(3);
+    expect(r2[0][0]).toBe(0);
+    expect(r2[2][1]).toBe(99);
+    for (let j = 1; j < r2.length; j++) expect(r2[j][0]).toBe(r2[j - 1][1] + 1);
+  });
+  it("keeps one request for a small series or a single image", () => {
+    expect(bulkRanges(20, 3)).toEqual([[0, 19]]);
+    expect(bulkRanges(1, 3)).toEqual([[0, 0]]);
+  });
+});
+
+describe("fitsInt16", () => {
+  const grey = { bitsAllocated: 16, bitsStored: 12, pixelRepresentation: 0, slope: 1, intercept: 0, samplesPerPixel: 1, photometric: "MONOCHROME2" };
+  it("keeps CT and 12-bit images in int16", () => {
+    expect(fitsInt16(grey)).toBe(true);
+    expect(fitsInt16({ ...grey, pixelRepresentation: 1, bitsStored: 16, intercept: -1024 })).toBe(true);
+    expect(fitsInt16({ ...grey, pixelRepresentation: 1, bitsStored: 16 })).toBe(true);
+    expect(fitsInt16({ ...grey, bitsStored: 12, intercept: -1024 })).toBe(true);
+  });
+  it("sends unsigned 16-bit, fractional rescales and colour to float", () => {
+    expect(fitsInt16({ ...grey, bitsStored: 16 })).toBe(false);
+    expect(fitsInt16({ ...grey, slope: 0.5 })).toBe(false);
+    expect(fitsInt16({ ...grey, bitsStored: 15, slope: 2 })).toBe(false);
+    expect(fitsInt16({ ...grey, bitsAllocated: 8, bitsStored: 8, samplesPerPixel: 3 })).toBe(false);
   });
 });

@@ -20,6 +20,7 @@ export interface SeriesGeometry {
   origin: [number, number, number];
   direction: [number, number, number, number, number, number, number, number, number];
   bitsAllocated: number;
+  bitsStored: number;
   pixelRepresentation: number;
   slope: number;
   intercept: number;
@@ -80,6 +81,7 @@ export function seriesGeometry(instances: DicomJson[]): SeriesGeometry {
     origin: slices[0].position,
     direction: [...row, ...col, ...normal] as SeriesGeometry["direction"],
     bitsAllocated: num(ds0, "00280100", 16),
+    bitsStored: num(ds0, "00280101", num(ds0, "00280100", 16)),
     pixelRepresentation: num(ds0, "00280103", 0),
     slope: num(ds0, "00281053", 1),
     intercept: num(ds0, "00281052", 0),
@@ -110,4 +112,34 @@ export function rescaleFrame(
     v = v * g.slope + g.intercept;
     out[i] = invert ? -v : v;
   }
+}
+
+/** Parallel bulk requests for a series of more than a few dozen frames. */
+export const BULK_STREAMS = 3;
+
+/** `n` frames split into at most `streams` contiguous [first, last] ranges (0-based, inclusive),
+ *  one range for a small series. */
+export function bulkRanges(n: number, streams: number): [number, number][] {
+  const k = n >= 16 * streams ? streams : 1;
+  const out: [number, number][] = [];
+  for (let j = 0; j < k; j++) {
+    const a = Math.floor((j * n) / k);
+    const b = Math.floor(((j + 1) * n) / k) - 1;
+    if (b >= a) out.push([a, b]);
+  }
+  return out;
+}
+
+/** Whether the series' modality values go into an Int16Array (else Float32): grey pixels with an
+ *  integral rescale; signed pixels as before (CT: stored int16, intercept −1024, real values stay
+ *  in range); unsigned pixels (DX, MG: up to 65535) only when their rescaled range fits int16. */
+export function fitsInt16(
+  g: Pick<SeriesGeometry, "bitsAllocated" | "bitsStored" | "pixelRepresentation" | "slope" | "intercept" | "samplesPerPixel" | "photometric">,
+): boolean {
+  if (!Number.isInteger(g.slope) || !Number.isInteger(g.intercept) || g.bitsAllocated > 16 || g.samplesPerPixel !== 1) return false;
+  if (g.pixelRepresentation) return true;
+  const bits = Math.min(g.bitsStored || g.bitsAllocated, g.bitsAllocated);
+  const ends = [g.intercept, (2 ** bits - 1) * g.slope + g.intercept];
+  const vals = g.photometric === "MONOCHROME1" ? ends.map((v) => -v) : ends;
+  return Math.min(...vals) >= -32768 && Math.max(...vals) <= 32767;
 }

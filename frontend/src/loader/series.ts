@@ -1,9 +1,9 @@
 // Loads a series into a Cornerstone volume: lean path = DICOM JSON metadata, then the middle
-// frame first (first image fast), then every frame in ONE bulk multipart request (streamed,
-// gzip), written slice by slice with a progress callback.
+// frames first (first image fast), then every frame in a few parallel bulk multipart requests over
+// contiguous slice ranges (streamed, gzip), written slice by slice with a progress callback.
 import { cache, imageLoader, volumeLoader } from "@cornerstonejs/core";
 import { MultipartParser, boundaryOf } from "./multipart";
-import { rescaleFrame, seriesGeometry, type SeriesGeometry } from "./geometry";
+import { BULK_STREAMS, bulkRanges, fitsInt16, rescaleFrame, seriesGeometry, type SeriesGeometry } from "./geometry";
 
 export interface LoadedSeries {
   volumeId: string;
@@ -46,8 +46,8 @@ export async function loadSeries(
   performance.mark("nodus:metadata");
   const n = g.frames.length;
   const sliceLen = g.rows * g.columns;
-  const integral = Number.isInteger(g.slope) && Number.isInteger(g.intercept) && g.bitsAllocated <= 16 && g.samplesPerPixel === 1;
-  const ArrayType = integral ? Int16Array : Float32Array;
+  // unsigned 16-bit pixels (DX, MG) or a large rescale do not fit int16: those volumes are float
+  const ArrayType = fitsInt16(g) ? Int16Array : Float32Array;
   registerLocalImageLoader();
   const volumeId = `nodus:${src.seriesInstanceUID}`;
   const volume: any = volumeLoader.createLocalVolume(volumeId, {
@@ -103,12 +103,16 @@ export async function loadSeries(
   const middle = Math.floor(n / 2);
   const firstFrames = n % 2 === 0 && n > 1 ? [middle, middle - 1] : [middle];
   const first = Promise.all(firstFrames.map((i) => fetchFrame(i).catch(() => undefined)));
-  const bulk = async () => {
-    const r = await fetch(`${base}/pixeldata`, { credentials: "same-origin", headers: { Accept: 'multipart/related; type="application/octet-stream"' } });
+  // One streamed multipart request per contiguous range of slices (`?frames=a-b`, 1-based), a few
+  // in parallel: each runs on its own server thread and connection, so decode, copy and gzip of
+  // the ranges overlap instead of queueing behind one stream.
+  const stream = async (a: number, b: number, whole: boolean) => {
+    const url = whole ? `${base}/pixeldata` : `${base}/pixeldata?frames=${a + 1}-${b + 1}`;
+    const r = await fetch(url, { credentials: "same-origin", headers: { Accept: 'multipart/related; type="application/octet-stream"' } });
     if (!r.ok || !r.body) throw new Error(`bulk frames: HTTP ${r.status}`);
     const parser = new MultipartParser(boundaryOf(r.headers.get("Content-Type") ?? "") ?? "");
     const reader = r.body.getReader();
-    let seq = 0;
+    let seq = a;
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
@@ -117,34 +121,19 @@ export async function loadSeries(
         const m = /instances\/([^/]+)\/frames\/(\d+)$/.exec(loc);
         const i = m ? (index.get(frameKey(m[1], Number(m[2]))) ?? seq) : seq;
         write(i, part.body);
-        streamAt = Math.max(streamAt, i);
         seq++;
-      }
-      if (loaded >= n) {
-        await reader.cancel(); // the tail requests brought the rest
-        break;
       }
     }
   };
-  // The stream runs in slice order on one server thread; a few single-frame requests walk from the
-  // other end meanwhile (other threads, other cores) until they meet the stream.
-  let streamAt = -1;
-  const TAIL_WORKERS = 3;
-  const tail = async () => {
-    let next = n - 1;
-    await Promise.all(Array.from({ length: TAIL_WORKERS }, async () => {
-      for (;;) {
-        const i = next--;
-        if (i <= streamAt + 2 * TAIL_WORKERS || loaded >= n) return;
-        if (!have[i]) await fetchFrame(i).catch(() => undefined);
-      }
-    }));
+  const bulk = async () => {
+    const ranges = bulkRanges(n, BULK_STREAMS);
+    await Promise.all(ranges.map(([a, b]) => stream(a, b, ranges.length === 1)));
   };
   const done = (async () => {
     try {
       // the bulk stream starts once the frames on screen are in: it would starve them otherwise
       await first;
-      await Promise.all([bulk(), tail()]);
+      await bulk();
     } catch {
       // no bulk endpoint: one request a frame, a few at a time, middle first
       const order = [...Array(n).keys()].sort((a, b) => Math.abs(a - middle) - Math.abs(b - middle));
