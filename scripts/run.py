@@ -57,6 +57,9 @@ def main() -> int:
     # Background jobs of non-interactive shells start with SIGINT ignored; Ctrl-C must still work.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    pid_file = services.DATA / "run.pid"  # lets scripts (CI's smoke test) stop this run cleanly
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(str(os.getpid()))
     try:
         manage("migrate", "--noinput", "-v", "0", env=env)
         commands = available_commands(env)
@@ -88,6 +91,7 @@ def main() -> int:
         return 0
     finally:
         stop()
+        pid_file.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
