@@ -25,6 +25,7 @@ import time  # noqa: E402
 import torch  # noqa: E402
 from monai.inferers import sliding_window_inference  # noqa: E402
 
+from bench.table import print_table  # noqa: E402
 from inference import load_bundle, read_dicom_dir, run_inference  # noqa: E402
 from inference.engine import pick_device  # noqa: E402
 from inference.transforms import prepare  # noqa: E402
@@ -85,11 +86,7 @@ def main() -> None:
         ("candidates", f"{len(result.candidates)} (truth lesions {len(ph.lesions)})"),
         ("peak RSS MB", f"{rss_mb:.0f}"),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'metric':<{width}} | value")
-    print(f"{'-' * width}-|------")
-    for k, v in rows:
-        print(f"{k:<{width}} | {v}")
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from monai.data import CacheDataset, DataLoader  # noqa: E402
 from monai.losses import DiceCELoss  # noqa: E402
 from monai.transforms import Compose  # noqa: E402
 
+from bench.table import print_table  # noqa: E402
 from inference import Volume, load_bundle  # noqa: E402
 from training.data import Case  # noqa: E402
 from training.finetune import FinetuneConfig, PrepareCased, finetune, train_transforms  # noqa: E402
@@ -79,11 +80,7 @@ def main() -> None:
         ("bare crops/s", f"{bare_iters * crops / t_bare:.2f}"),
         ("throughput ratio finetune / bare", f"{(iters / t_ours) / (bare_iters / t_bare):.2f}"),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'metric':<{width}} | value")
-    print(f"{'-' * width}-|------")
-    for k, v in rows:
-        print(f"{k:<{width}} | {v}")
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -6,16 +6,7 @@ import pytest
 import torch
 
 from inference.bundle import write_bundle
-
-TINY_NET = {
-    "_target_": "monai.networks.nets.UNet",
-    "spatial_dims": 3,
-    "in_channels": 1,
-    "out_channels": 2,
-    "channels": [4, 8],
-    "strides": [2],
-    "num_res_units": 0,
-}
+from tests.tiny_net import TINY_NET
 
 
 def make_bundle(root: Path, *, network: dict | None = None, config_extra: dict | None = None,

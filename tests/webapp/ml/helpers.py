@@ -9,15 +9,8 @@ from typing import Any
 
 import numpy as np
 
-TINY_NET = {
-    "_target_": "monai.networks.nets.UNet",
-    "spatial_dims": 3,
-    "in_channels": 1,
-    "out_channels": 2,
-    "channels": [4, 8],
-    "strides": [2],
-    "num_res_units": 0,
-}
+from tests.tiny_net import TINY_NET
+
 TINY_PARAMS = {
     "modality": "CT",
     "target_spacing": [2.0, 2.0, 2.0],
