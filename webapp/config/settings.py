@@ -173,7 +173,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "webapp.core.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
+    # Every list refuses unknown query parameters first (a typo must not widen the results).
     "DEFAULT_FILTER_BACKENDS": [
+        "webapp.core.filters.StrictQueryParamsBackend",
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",

@@ -3,23 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import filters, viewsets
-
-from .filters import StrictQueryParamsBackend
-
-FILTER_BACKENDS = [
-    StrictQueryParamsBackend,
-    DjangoFilterBackend,
-    filters.OrderingFilter,
-    filters.SearchFilter,
-]
+from rest_framework import viewsets
 
 
 class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
-    """Read-only resource whose queryset comes from a user-scoped selector (`scoped_queryset`)."""
-
-    filter_backends = FILTER_BACKENDS
+    """Read-only resource whose queryset comes from a user-scoped selector (`scoped_queryset`);
+    filtering uses REST_FRAMEWORK's DEFAULT_FILTER_BACKENDS (strict query parameters first)."""
 
     def scoped_queryset(self) -> QuerySet[Any]:
         raise NotImplementedError

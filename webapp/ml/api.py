@@ -17,7 +17,7 @@ from webapp.accounts.permissions import require_role
 from webapp.accounts.selectors import is_any_project_admin
 from webapp.audit.models import AuditEvent
 from webapp.core.errors import Forbidden, NotFound, ValidationFailed
-from webapp.core.viewsets import FILTER_BACKENDS, ScopedReadOnlyViewSet
+from webapp.core.viewsets import ScopedReadOnlyViewSet
 from webapp.imaging.selectors import series_for
 from webapp.labeling.models import Project
 from webapp.labeling.selectors import project_list_for
@@ -268,7 +268,6 @@ class AuditViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     serializer_class = AuditOut
     filterset_class = AuditFilter
-    filter_backends = FILTER_BACKENDS
     ordering_fields = ["at"]
 
     def get_queryset(self) -> Any:
