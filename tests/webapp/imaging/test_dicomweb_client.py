@@ -80,10 +80,11 @@ def test_stow_qido_wado_round_trip(live_server, world, phantom_series):
     (frame,) = annotator.retrieve_instance_frames(study_uid, series_uid, sop, frame_numbers=[1])
     assert frame == datasets[1].pixel_array.astype("<i2").tobytes()
 
-    # Series pixel data in one request (gzip when asked), one part per frame, slice order.
+    # Series pixel data in one request, one part per frame, slice order (gzip when asked, except
+    # for a client on the loopback interface, like this one: test_pixeldata_ranges.py).
     r = requests.get(f"{live_server.url}{project_root}/studies/{study_uid}/series/{series_uid}/pixeldata",
                      headers={"Authorization": f"Token {token}", "Accept-Encoding": "gzip"}, timeout=30)
-    assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip"
+    assert r.status_code == 200 and "Content-Encoding" not in r.headers
     boundary = r.headers["Content-Type"].split("boundary=")[1].split(";")[0]
     parts = [p for p in r.content.split(b"--" + boundary.encode())[1:-1]]
     assert len(parts) == 4

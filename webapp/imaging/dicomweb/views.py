@@ -4,6 +4,7 @@ project). Views parse → call a selector/service → render."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -306,11 +307,29 @@ def frames(request: HttpRequest, study: str, series: str, instance: str, frames:
                               transfer_syntax=ExplicitVRLittleEndian)
 
 
+_PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+
+def _loopback_client(request: HttpRequest) -> bool:
+    """The client is on this machine (not through a proxy): gzip of pixel streams would only cost.
+
+    Level-1 gzip of CT int16 runs at ≈ 50 MB/s of input a core and saves ≈ 40 %: it pays only on
+    links slower than that. Loopback moves the raw 157 MB of a 512×512×300 CT in ≈ 0.5 s where
+    gzip took ≈ 3 s of server CPU (and the browser's inflate on top). A request relayed by a proxy
+    comes from the proxy's address, so a proxy header keeps gzip on."""
+    try:
+        local = ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+    return local and not any(h in request.headers for h in _PROXY_HEADERS)
+
+
 @dicomweb_view({"GET"})
 def pixeldata(request: HttpRequest, study: str, series: str, project: str | None = None) -> HttpResponseBase:
     """Every frame of a series in slice order in ONE response (the viewer's bulk load);
     each part's Content-Location names its instance and frame. `?frames=a-b` (or `a`) limits it to
-    the a-th … b-th frame of that order, 1-based and inclusive (parallel range requests)."""
+    the a-th … b-th frame of that order, 1-based and inclusive (parallel range requests).
+    gzip-encoded when the client accepts it, except for a client on the loopback interface."""
     rows = [inst for inst in selectors.wado_instances(project_ids=_scope(request, project), study_uid=study,
                                                       series_uid=series) if inst.rows]
     root = _root(request, project)
@@ -333,7 +352,7 @@ def pixeldata(request: HttpRequest, study: str, series: str, project: str | None
                 yield Part("application/octet-stream", body, location=base + str(n))
 
     return multipart_response(request, parts(), part_type="application/octet-stream",
-                              transfer_syntax=ExplicitVRLittleEndian)
+                              transfer_syntax=ExplicitVRLittleEndian, compress=not _loopback_client(request))
 
 
 @dicomweb_view({"GET"})
