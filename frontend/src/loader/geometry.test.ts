@@ -32,6 +32,23 @@ describe("series geometry", () => {
     rescaleFrame(new Uint8Array(stored.buffer), { bitsAllocated: 16, pixelRepresentation: 1, slope: 1, intercept: -1024, samplesPerPixel: 1, photometric: "MONOCHROME2" }, out);
     expect(Array.from(out)).toEqual([-1024, 0, 976]);
   });
+
+  it("rescales every pixel format the same on the fast grey path and the general path", () => {
+    const base = { samplesPerPixel: 1, photometric: "MONOCHROME2" };
+    const i16 = new Uint8Array(new Int16Array([-5, 0, 7]).buffer);
+    const u16 = new Uint8Array(new Uint16Array([0, 40000, 65535]).buffer);
+    const cases: [Uint8Array, object, Float32Array | Int16Array, number[]][] = [
+      [i16, { bitsAllocated: 16, pixelRepresentation: 1, slope: 1, intercept: 10 }, new Int16Array(3), [5, 10, 17]],
+      [i16, { bitsAllocated: 16, pixelRepresentation: 1, slope: 2, intercept: -1 }, new Int16Array(3), [-11, -1, 13]],
+      [u16, { bitsAllocated: 16, pixelRepresentation: 0, slope: 1, intercept: 0 }, new Float32Array(3), [0, 40000, 65535]],
+      [new Uint8Array([0, 128, 255]), { bitsAllocated: 8, pixelRepresentation: 0, slope: 0.5, intercept: 1 }, new Float32Array(3), [1, 65, 128.5]],
+      [i16, { bitsAllocated: 16, pixelRepresentation: 1, slope: 1, intercept: 0, photometric: "MONOCHROME1" }, new Int16Array(3), [5, 0, -7]],
+    ];
+    for (const [bytes, g, out, want] of cases) {
+      rescaleFrame(bytes, { ...base, ...g } as Parameters<typeof rescaleFrame>[1], out);
+      expect(Array.from(out)).toEqual(want);
+    }
+  });
 });
 
 describe("bulkRanges", () => {

@@ -106,11 +106,27 @@ export function rescaleFrame(
   else src = g.pixelRepresentation ? new Int16Array(buf.buffer, buf.byteOffset, n) : new Uint16Array(buf.buffer, buf.byteOffset, n);
   const spp = g.samplesPerPixel;
   const invert = g.photometric === "MONOCHROME1";
+  if (spp === 1 && !invert) {
+    // grey, not inverted (CT, MR): one monomorphic loop per source type, no per-pixel branches
+    rescaleGrey(src, g.slope, g.intercept, out);
+    return;
+  }
   for (let i = 0; i < n; i++) {
     // colour (US) frames are shown as luminance
     let v = spp === 3 ? 0.299 * src[i * 3] + 0.587 * src[i * 3 + 1] + 0.114 * src[i * 3 + 2] : src[i];
     v = v * g.slope + g.intercept;
     out[i] = invert ? -v : v;
+  }
+}
+
+function rescaleGrey(src: ArrayLike<number>, slope: number, intercept: number, out: Float32Array | Int16Array): void {
+  const n = out.length;
+  if (slope === 1) {
+    if (src instanceof Int16Array) for (let i = 0; i < n; i++) out[i] = src[i] + intercept;
+    else if (src instanceof Uint16Array) for (let i = 0; i < n; i++) out[i] = src[i] + intercept;
+    else for (let i = 0; i < n; i++) out[i] = src[i] + intercept;
+  } else {
+    for (let i = 0; i < n; i++) out[i] = src[i] * slope + intercept;
   }
 }
 
