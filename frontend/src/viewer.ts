@@ -6,6 +6,7 @@ import { initCornerstone } from "./core/init";
 import { decodeLabelmap } from "./labels/codec";
 import { interpolateSegment } from "./labels/interpolate";
 import { LabelSaver } from "./labels/saver";
+import type { Boot } from "./loader/prefetch";
 import { showPreview } from "./loader/preview";
 import { loadSeries, type LoadedSeries } from "./loader/series";
 import type { Finding, Store } from "./state/store";
@@ -34,6 +35,8 @@ export interface ViewerConfig {
 }
 
 const ENGINE = "nodus-engine";
+/** Redraws while the series streams in, for frames not on screen (MPR views, the next slices). */
+const RENDER_WHILE_LOADING_MS = 1500;
 const SEG = "nodus-labels";
 const LABELMAP = SEG;
 /** AI suggestions: their own segmentation, drawn as outlines over the annotator's label. */
@@ -64,7 +67,7 @@ export class Viewer {
 
   constructor(public cfg: ViewerConfig, public store: Store) {}
 
-  async start(): Promise<void> {
+  async start(boot?: Boot): Promise<void> {
     await initCornerstone();
     performance.mark("nodus:init");
     this.engine = new RenderingEngine(ENGINE);
@@ -91,6 +94,10 @@ export class Viewer {
       requestAnimationFrame(() => {
         performance.mark("nodus:first-image");
         preview?.remove();
+        if (boot) {
+          boot.preview.done = true;
+          boot.preview.canvas?.remove();
+        }
         resolveShown();
       });
     };
@@ -99,18 +106,19 @@ export class Viewer {
       have.add(i);
       if (loaded === 1) {
         performance.mark("nodus:first-frame");
-        if (!shown) preview = this.preview(i);
+        // (frames written while loadSeries runs come before `this.series` is set)
+        if (!shown && !boot?.preview.canvas) setTimeout(() => (preview = shown ? null : this.preview(i)), 0);
       }
       if (!shown) firstImage();
       if (loaded === total) requestAnimationFrame(() => performance.mark("nodus:all-loaded"));
-      // redraw for the slice on screen, otherwise at most twice a second (software WebGL is slow;
-      // fewer redraws measured slower: the texture updates then pile up for the last one)
+      // redraw for the slice on screen, otherwise every RENDER_WHILE_LOADING_MS (a render costs
+      // ≈ 0.2 s of software WebGL plus the texture upload of the frames that came since)
       const now = performance.now();
-      if (i === this.currentSlice() || loaded === total || now - lastRender > 500) {
+      if (i === this.currentSlice() || loaded === total || now - lastRender > RENDER_WHILE_LOADING_MS) {
         lastRender = now;
         this.scheduleRender();
       }
-    });
+    }, boot?.prefetch);
     const { geometry: g } = this.series;
     this.store.set({ total: g.frames.length });
     await setVolumesForViewports(this.engine, [{ volumeId: this.series.volumeId }], ["vp-stack"]);

@@ -1,9 +1,11 @@
-// Loads a series into a Cornerstone volume: lean path = DICOM JSON metadata, then the middle
-// frames first (first image fast), then every frame in a few parallel bulk multipart requests over
-// contiguous slice ranges (streamed, gzip), written slice by slice with a progress callback.
+// Loads a series into a Cornerstone volume: lean path = DICOM JSON metadata and the middle frames
+// (asked for by the entry script, see prefetch.ts), then every frame in a few parallel bulk
+// multipart requests over contiguous slice ranges (streamed), written slice by slice with a
+// progress callback.
 import { cache, imageLoader, volumeLoader } from "@cornerstonejs/core";
 import { MultipartParser, boundaryOf } from "./multipart";
-import { BULK_STREAMS, bulkRanges, fitsInt16, rescaleFrame, seriesGeometry, type SeriesGeometry } from "./geometry";
+import { fitsInt16, rescaleFrame, type SeriesGeometry } from "./geometry";
+import { fetchFrameBytes, firstFrameIndices, prefetchSeries, seriesBase, type Prefetch, type SeriesSource } from "./prefetch";
 
 export interface LoadedSeries {
   volumeId: string;
@@ -13,11 +15,7 @@ export interface LoadedSeries {
   done: Promise<void>;
 }
 
-export interface SeriesSource {
-  dicomweb: string;
-  studyInstanceUID: string;
-  seriesInstanceUID: string;
-}
+export type { SeriesSource };
 
 let loaderRegistered = false;
 
@@ -38,12 +36,10 @@ function frameKey(sop: string, frame: number): string {
 export async function loadSeries(
   src: SeriesSource,
   onProgress: (loaded: number, total: number, sliceIndex: number) => void,
+  prefetch: Prefetch = prefetchSeries(src),
 ): Promise<LoadedSeries> {
-  const base = `${src.dicomweb}/studies/${src.studyInstanceUID}/series/${src.seriesInstanceUID}`;
-  const metaResp = await fetch(`${base}/metadata`, { credentials: "same-origin", headers: { Accept: "application/dicom+json" } });
-  if (!metaResp.ok) throw new Error(`series metadata: HTTP ${metaResp.status}`);
-  const g = seriesGeometry(await metaResp.json());
-  performance.mark("nodus:metadata");
+  const base = seriesBase(src);
+  const g = await prefetch.geometry;
   const n = g.frames.length;
   const sliceLen = g.rows * g.columns;
   // unsigned 16-bit pixels (DX, MG) or a large rescale do not fit int16: those volumes are float
@@ -91,24 +87,19 @@ export async function loadSeries(
   };
 
   const frameUrl = (i: number) => `${base}/instances/${g.frames[i][0]}/frames/${g.frames[i][1]}`;
-  const fetchFrame = async (i: number) => {
-    const r = await fetch(frameUrl(i), { credentials: "same-origin", headers: { Accept: 'multipart/related; type="application/octet-stream"' } });
-    const p = new MultipartParser(boundaryOf(r.headers.get("Content-Type") ?? "") ?? "");
-    const parts = p.push(new Uint8Array(await r.arrayBuffer()));
-    if (parts[0]) write(i, parts[0].body);
-  };
+  const fetchFrame = async (i: number) => write(i, await fetchFrameBytes((u, init) => fetch(u, init), frameUrl(i)));
 
-  // the viewport opens on the middle of the volume: with an even count that is either of the two
-  // middle frames (depending on the slice direction), so both are asked for before the bulk stream
-  const middle = Math.floor(n / 2);
-  const firstFrames = n % 2 === 0 && n > 1 ? [middle, middle - 1] : [middle];
-  const first = Promise.all(firstFrames.map((i) => fetchFrame(i).catch(() => undefined)));
-  // One streamed multipart request per contiguous range of slices (`?frames=a-b`, 1-based), a few
-  // in parallel: each runs on its own server thread and connection, so decode, copy and gzip of
-  // the ranges overlap instead of queueing behind one stream.
-  const stream = async (a: number, b: number, whole: boolean) => {
-    const url = whole ? `${base}/pixeldata` : `${base}/pixeldata?frames=${a + 1}-${b + 1}`;
-    const r = await fetch(url, { credentials: "same-origin", headers: { Accept: 'multipart/related; type="application/octet-stream"' } });
+  // the frames on screen were asked for before the bulk streams (which would starve them); the
+  // ones already in are written now, before the volume is on a viewport (its first render then
+  // draws them)
+  prefetch.onFrame(write);
+  const middle = firstFrameIndices(n)[0];
+  const first = prefetch.firstFrames.then(() => undefined, () => undefined);
+  // One streamed multipart request per contiguous range of slices (`?frames=a-b`), a few in
+  // parallel (sent by the prefetch): each runs on its own server thread and connection, so file
+  // reads, copies (and gzip, for a remote client) of the ranges overlap.
+  const stream = async (a: number, response: Promise<Response>) => {
+    const r = await response;
     if (!r.ok || !r.body) throw new Error(`bulk frames: HTTP ${r.status}`);
     const parser = new MultipartParser(boundaryOf(r.headers.get("Content-Type") ?? "") ?? "");
     const reader = r.body.getReader();
@@ -126,13 +117,11 @@ export async function loadSeries(
     }
   };
   const bulk = async () => {
-    const ranges = bulkRanges(n, BULK_STREAMS);
-    await Promise.all(ranges.map(([a, b]) => stream(a, b, ranges.length === 1)));
+    const streams = await prefetch.startBulk();
+    await Promise.all(streams.map(({ range, response }) => stream(range[0], response)));
   };
   const done = (async () => {
     try {
-      // the bulk stream starts once the frames on screen are in: it would starve them otherwise
-      await first;
       await bulk();
     } catch {
       // no bulk endpoint: one request a frame, a few at a time, middle first
