@@ -27,7 +27,7 @@ from monai.inferers import sliding_window_inference  # noqa: E402
 
 from bench.table import print_table  # noqa: E402
 from inference import load_bundle, read_dicom_dir, run_inference  # noqa: E402
-from inference.engine import pick_device  # noqa: E402
+from inference.engine import autocast_for, cpu_bf16, pick_device  # noqa: E402
 from inference.transforms import prepare  # noqa: E402
 from training.phantoms import chest_ct, write_dicom_series  # noqa: E402
 
@@ -55,7 +55,7 @@ def main() -> None:
 
     def bare() -> float:
         t = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast_for(dev):  # the same precision as run_inference
             sliding_window_inference(image[None].to(dev), tuple(p["roi_size"]),
                                      p["sw_batch_size"], net, overlap=p["sw_overlap"],
                                      mode=p["sw_mode"])
@@ -72,7 +72,8 @@ def main() -> None:
     t_bare = min(bares)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = [
-        ("device", f"{dev.type} ({torch.get_num_threads()} threads)"),
+        ("device", f"{dev.type} ({torch.get_num_threads()} threads, "
+                   f"{'bfloat16' if dev.type == 'cpu' and cpu_bf16() else 'default'} autocast)"),
         ("load average at end (1 min)", f"{os.getloadavg()[0]:.1f}"),
         ("runs (interleaved, best kept)", f"{args.repeat}"),
         ("input", f"{volume.shape} spacing {tuple(round(s, 3) for s in volume.spacing)}"),

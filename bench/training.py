@@ -26,6 +26,7 @@ from monai.transforms import Compose  # noqa: E402
 
 from bench.table import print_table  # noqa: E402
 from inference import Volume, load_bundle  # noqa: E402
+from inference.engine import autocast_for  # noqa: E402
 from training.data import Case  # noqa: E402
 from training.finetune import FinetuneConfig, PrepareCased, finetune, train_transforms  # noqa: E402
 from training.phantoms import chest_ct  # noqa: E402
@@ -66,7 +67,8 @@ def main() -> None:
             net.train()
             for batch in loader:
                 opt.zero_grad()
-                loss = loss_fn(net(batch["image"]), batch["label"])
+                with autocast_for(torch.device("cpu")):  # the same precision as finetune
+                    loss = loss_fn(net(batch["image"]).float(), batch["label"])
                 loss.backward()
                 opt.step()
                 bare_iters += 1

@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     "sw_mode": "gaussian",
     "threshold": 0.5,
     "min_component_mm3": 10.0,
+    # Candidates whose peak probability stays below this are dropped: the operating point of
+    # the detector (0 keeps every component above `threshold`).
+    "min_probability": 0.0,
 }
 
 
@@ -160,6 +163,8 @@ def _resolve_params(config: dict[str, Any]) -> dict[str, Any]:
         raise BundleError(f"inference.json: modality must be CT or MR, got {params['modality']!r}")
     if not 0 <= float(params["sw_overlap"]) < 1 or not 0 < float(params["threshold"]) < 1:
         raise BundleError("inference.json: sw_overlap must be in [0, 1), threshold in (0, 1)")
+    if not 0 <= float(params["min_probability"]) < 1:
+        raise BundleError("inference.json: min_probability must be in [0, 1)")
     return params
 
 

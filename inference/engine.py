@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+import re
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,10 +55,27 @@ def pick_device(device: str | None) -> torch.device:
 
 
 def autocast_for(device: torch.device) -> Any:
-    """Mixed precision on CUDA only."""
+    """Mixed precision: float16 on CUDA, bfloat16 on CPUs with native bfloat16 instructions."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
+    if device.type == "cpu" and cpu_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return nullcontext()
+
+
+@functools.cache
+def cpu_bf16() -> bool:
+    """Whether CPU convolutions run in bfloat16: 2-4x faster where the CPU has AVX512-BF16 or
+    AMX, emulated (slower) elsewhere. NODUS_CPU_BF16=0/1 overrides the detection."""
+    forced = os.environ.get("NODUS_CPU_BF16", "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags)) and \
+        torch.backends.mkldnn.is_available()
 
 
 def count_windows(shape: tuple[int, ...], roi: tuple[int, ...], overlap: float) -> int:
@@ -173,6 +194,8 @@ def run_inference(
     min_voxels = max(1, int(np.ceil(float(params["min_component_mm3"])
                                     / float(np.prod(canon.spacing)))))
     comps = invert_components(prob, canon.shape, threshold=threshold, min_voxels=min_voxels)
+    floor = float(params["min_probability"])
+    comps = [c for c in comps if c.probability_max >= floor]
     label_c, cands = paint_candidates(comps, canon.shape, canon.spacing, canon.voxel_to_mm)
     ro = prep.reorientation
     label = np.ascontiguousarray(ro.undo(label_c))

@@ -16,7 +16,6 @@ from monai.losses import DiceCELoss
 from monai.transforms import (
     Compose,
     DeleteItemsd,
-    FgBgToIndicesd,
     MapTransform,
     RandCropByPosNegLabeld,
     RandFlipd,
@@ -33,6 +32,7 @@ from inference.transforms import prepare
 from .data import Case, load_case, split_by_patient
 from .export import export_bundle
 from .metrics import dice
+from .sampling import CropCentresd
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -52,6 +52,9 @@ class FinetuneConfig:
     roi_size: tuple[int, int, int] = (64, 64, 64)
     num_samples: int = 4  # crops per case per iteration
     pos_fraction: float = 0.5  # share of crops centred on lesion voxels
+    per_lesion: int = 512  # crop centres per lesion: small lesions as often as large ones
+    hard_share: float = 0.5  # share of background crops on lesion look-alikes (vessels, pleura)
+    contrast: float = 0.05  # local std (model intensity units) that makes a look-alike
     num_workers: int = 0
     val_every: int = 1
 
@@ -96,8 +99,9 @@ def train_transforms(config: FinetuneConfig) -> Compose:
     pos = config.pos_fraction
     return Compose([
         SpatialPadd(keys=["image", "label"], spatial_size=config.roi_size),  # small volumes
-        # Index lesion/background voxels once (cached) instead of on every crop.
-        FgBgToIndicesd(keys="label", fg_postfix="_fg", bg_postfix="_bg"),
+        # Crop centres are indexed once (cached) instead of on every crop.
+        CropCentresd(per_lesion=config.per_lesion, hard_share=config.hard_share,
+                     contrast=config.contrast, seed=config.seed),
         RandCropByPosNegLabeld(keys=["image", "label"], label_key="label",
                                spatial_size=config.roi_size, pos=pos, neg=1 - pos,
                                num_samples=config.num_samples, fg_indices_key="label_fg",
@@ -185,7 +189,7 @@ def finetune(
             x, y = batch["image"].to(dev), batch["label"].to(dev)
             opt.zero_grad(set_to_none=True)
             with autocast_for(dev):
-                loss = loss_fn(net(x), y)
+                loss = loss_fn(net(x).float(), y)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()

@@ -50,6 +50,23 @@ def test_progress_is_monotonic_and_label_on_input_grid(tiny_bundle: Path) -> Non
             c.volume_mm3, rel=1e-3)
 
 
+def test_min_probability_drops_candidates_below_the_operating_point(
+        tmp_path: Path, bundle_factory) -> None:
+    ph = chest_ct(4, size=48, slices=12, n_lesions=1)
+    vol = Volume(ph.image.astype(np.float32), ph.spacing, ph.origin)
+    every = run_inference(load_bundle(bundle_factory(tmp_path / "all", config_extra={
+        "threshold": 0.3})), vol)
+    assert every.candidates, "the random tiny net should leave some components above 0.3"
+    peaks = sorted(c.probability_max for c in every.candidates)
+    # (reported probabilities are rounded: keep the floor well away from any of them)
+    floor = (peaks[0] + peaks[-1]) / 2 if peaks[-1] - peaks[0] > 0.01 else peaks[-1] + 0.005
+    kept = run_inference(load_bundle(bundle_factory(tmp_path / "floor", config_extra={
+        "threshold": 0.3, "min_probability": floor})), vol)
+    assert [c.probability_max >= floor for c in kept.candidates] == [True] * len(kept.candidates)
+    assert len(kept.candidates) == sum(p >= floor for p in peaks) < len(every.candidates)
+    assert set(np.unique(kept.label)) == {0, *range(1, len(kept.candidates) + 1)}
+
+
 @pytest.mark.skipif(not STARTER.exists(), reason="starter bundle not trained yet")
 def test_starter_model_finds_the_big_nodule(tmp_path: Path) -> None:
     ph = chest_ct(424242, size=128, slices=48, n_lesions=1, min_diameter_mm=12.0)
