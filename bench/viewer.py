@@ -25,7 +25,8 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/nodus_
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 os.environ.setdefault("NODUS_TEST_STORAGE", "/tmp/nodus-bench-viewer")
 
-SIZE, SLICES, RUNS = 512, 300, 3
+SIZE, SLICES = 512, 300
+RUNS = int(os.environ.get("NODUS_BENCH_RUNS", "3"))
 
 
 def free_port() -> int:
