@@ -25,6 +25,14 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+# Deletes a patient's studies and their stored files, so a repeated STOW stores everything again.
+FORGET = (
+    "import sys, django; django.setup(); from webapp.core.storage import get_storage;"
+    "from webapp.imaging.models import Instance, Study; storage = get_storage();"
+    "keys = list(Instance.objects.filter(series__study__patient__patient_id=sys.argv[1])"
+    ".values_list('storage_key', flat=True)); [storage.delete(k) for k in keys];"
+    "Study.objects.filter(patient__patient_id=sys.argv[1]).delete()"
+)
 PY = sys.executable
 
 
@@ -54,9 +62,93 @@ def make_series(out: Path, seed: int) -> list[Path]:
     return sorted(out.glob("*.dcm"))
 
 
+def import_dicom_row(cli_dir: Path, n: int, env: dict[str, str]) -> tuple[str, str]:
+    t = time.perf_counter()
+    out = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", PY, "manage.py", "import_dicom", str(cli_dir),
+                          "--project", "bench", "--no-progress"], cwd=ROOT, env=env, check=True, capture_output=True,
+                         text=True)
+    t_cli = time.perf_counter() - t
+    inner = re.search(r"files in ([0-9.]+)s \(([0-9]+)/s\)", out.stdout)
+    rss = re.search(r"maxrss_kb=([0-9]+)", out.stderr)
+    return ("import_dicom 300x512x512 CT", f"{inner.group(2) if inner else '?'} instances/s in the command "
+            f"({inner.group(1) if inner else '?'} s); {n / t_cli:.0f}/s incl. process startup ({t_cli:.2f} s); "
+            f"peak RSS {int(rss.group(1)) / 1024 if rss else 0:.0f} MB")
+
+
+def retrieve_and_search(base: str, auth: dict[str, str], n: int, env: dict[str, str], n_studies: int,
+                        ) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    studies = requests.get(base + "/projects/bench/dicomweb/studies?PatientID=BENCH-302", headers=auth,
+                           timeout=30).json()
+    st = studies[0]["0020000D"]["Value"][0]
+    se = requests.get(f"{base}/dicomweb/studies/{st}/series", headers=auth, timeout=30).json()[0]["0020000E"][
+        "Value"][0]
+    url = f"{base}/dicomweb/studies/{st}/series/{se}"
+    first = requests.get(f"{url}/instances?limit=1", headers=auth, timeout=30).json()[0]["00080018"]["Value"][0]
+    requests.get(f"{url}/instances/{first}", headers=auth, timeout=60)  # warm-up
+    for label, headers in [("WADO-RS series, stored bytes (transfer-syntax=*)",
+                            {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}),
+                           ("WADO-RS series, default (Explicit VR LE)", {})]:
+        t = time.perf_counter()
+        r = requests.get(url, headers={**auth, **headers}, timeout=600)
+        dt = time.perf_counter() - t
+        rows.append((label, f"{n / dt:.0f} instances/s ({dt:.2f} s, {len(r.content) / 2**20:.0f} MB)"))
+    t = time.perf_counter()
+    r = requests.get(url + "/metadata", headers={**auth, "Accept-Encoding": "gzip"}, timeout=60)
+    dt = time.perf_counter() - t
+    rows.append(("series metadata (gzip)", f"{dt * 1000:.0f} ms, {len(r.content) / 1024:.0f} kB JSON"))
+    inst = r.json()[150]["00080018"]["Value"][0]
+    t = time.perf_counter()
+    requests.get(f"{url}/instances/{inst}/frames/1", headers=auth, timeout=60)
+    rows.append(("first frame (frames/1)", f"{(time.perf_counter() - t) * 1000:.0f} ms"))
+    for label, enc in [("series pixeldata, one request (identity)", {"Accept-Encoding": "identity"}),
+                       ("series pixeldata, gzip", {"Accept-Encoding": "gzip"})]:
+        t = time.perf_counter()
+        r = requests.get(url + "/pixeldata", headers={**auth, **enc}, timeout=600, stream=True)
+        size = sum(len(c) for c in r.raw.stream(1 << 20, decode_content=False))
+        dt = time.perf_counter() - t
+        rows.append((label, f"{dt:.2f} s ({n / dt:.0f} frames/s, {size / 2**20:.0f} MB on the wire)"))
+
+    # QIDO over many studies.
+    seed = (
+        "import django; django.setup(); import datetime, random;"
+        "from webapp.imaging.models import Patient, Study; from webapp.labeling.models import Project;"
+        "p = Project.objects.get(slug='qido'); rnd = random.Random(1);"
+        f"pats = Patient.objects.bulk_create([Patient(project=p, patient_id=f'Q{{i:06d}}', name=f'Name^{{i}}')"
+        f" for i in range({n_studies})]);"
+        "Study.objects.bulk_create([Study(project=p, patient=pt, study_instance_uid=f'1.2.3.{i}',"
+        " study_date=datetime.date(2015, 1, 1) + datetime.timedelta(days=rnd.randrange(3650)),"
+        " accession_number=f'A{i:07d}', modalities=rnd.choice(['CT', 'MR', 'CR']), num_series=1,"
+        " num_instances=100) for i, pt in enumerate(pats)], batch_size=2000);"
+        # Planner statistics, as autovacuum would have gathered on a real catalog.
+        "from django.db import connection; connection.cursor().execute('ANALYZE')"
+    )
+    subprocess.run([PY, "-c", seed], cwd=ROOT, env=env, check=True)
+    queries = ["", "?limit=100", "?PatientID=Q0042*", "?PatientName=name^1234*",
+               "?StudyDate=20180101-20181231&limit=50", "?AccessionNumber=A0005000",
+               "?ModalitiesInStudy=CT&limit=100", "?limit=25&offset=5000"]
+    times = []
+    for i in range(200):
+        q = queries[i % len(queries)]
+        t = time.perf_counter()
+        r = requests.get(base + "/projects/qido/dicomweb/studies" + q, headers=auth, timeout=60)
+        times.append(time.perf_counter() - t)
+        assert r.status_code == 200
+    times.sort()
+    p95 = times[int(0.95 * len(times))]
+    rows.append((f"QIDO studies over {n_studies} (mixed filters, limit ≤ 1000)",
+                 f"p50 {statistics.median(times) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms"))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--studies", type=int, default=10_000)
+    ap.add_argument("--only", choices=["all", "stow"], default="all",
+                    help="stow: only the STOW-RS rows (no import_dicom, WADO, QIDO), for quick A/B runs")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="STOW the series this many times against the same warm server (the study, its rows "
+                         "and stored files are deleted between runs, so each run does the full work)")
     ap.add_argument("--server-tmpdir", help="TMPDIR of the daphne server (where request bodies are spooled), "
                                             "e.g. /dev/shm")
     args = ap.parse_args()
@@ -89,16 +181,8 @@ def main() -> None:
     rows: list[tuple[str, str]] = []
 
     # import_dicom: a fresh process; the rate inside the command (its own summary line) and with startup.
-    t = time.perf_counter()
-    out = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", PY, "manage.py", "import_dicom", str(cli_dir),
-                          "--project", "bench", "--no-progress"], cwd=ROOT, env=env, check=True, capture_output=True,
-                         text=True)
-    t_cli = time.perf_counter() - t
-    inner = re.search(r"files in ([0-9.]+)s \(([0-9]+)/s\)", out.stdout)
-    rss = re.search(r"maxrss_kb=([0-9]+)", out.stderr)
-    rows.append(("import_dicom 300x512x512 CT", f"{inner.group(2) if inner else '?'} instances/s in the command "
-                 f"({inner.group(1) if inner else '?'} s); {n / t_cli:.0f}/s incl. process startup ({t_cli:.2f} s); "
-                 f"peak RSS {int(rss.group(1)) / 1024 if rss else 0:.0f} MB"))
+    if args.only == "all":
+        rows.append(import_dicom_row(cli_dir, n, env))
 
     port = free_port()
     server_env = dict(env, TMPDIR=args.server_tmpdir) if args.server_tmpdir else env
@@ -144,77 +228,22 @@ def main() -> None:
                        check=True)
         assert stow(sorted(warm.glob("*.dcm"))).status_code == 200
         requests.get(base + "/projects/bench/dicomweb/studies?limit=1", headers=auth, timeout=30)
-        rss0 = proc.memory_info().rss
-        cpu0 = sum(proc.cpu_times()[:2])
-        t = time.perf_counter()
-        r = stow(stow_files)
-        t_stow = time.perf_counter() - t
-        cpu = sum(proc.cpu_times()[:2]) - cpu0
-        assert r.status_code == 200, r.text[:500]
-        rows.append(("STOW-RS 300x512x512 CT (one request)", f"{n / t_stow:.0f} instances/s ({t_stow:.2f} s; server "
-                     f"CPU {cpu:.2f} s = {cpu / n * 1000:.1f} ms/instance), server RSS {rss0 / 2**20:.0f} → "
-                     f"{proc.memory_info().rss / 2**20:.0f} MB"))
-
-        studies = requests.get(base + "/projects/bench/dicomweb/studies?PatientID=BENCH-302", headers=auth,
-                               timeout=30).json()
-        st = studies[0]["0020000D"]["Value"][0]
-        se = requests.get(f"{base}/dicomweb/studies/{st}/series", headers=auth, timeout=30).json()[0]["0020000E"][
-            "Value"][0]
-        url = f"{base}/dicomweb/studies/{st}/series/{se}"
-        first = requests.get(f"{url}/instances?limit=1", headers=auth, timeout=30).json()[0]["00080018"]["Value"][0]
-        requests.get(f"{url}/instances/{first}", headers=auth, timeout=60)  # warm-up
-        for label, headers in [("WADO-RS series, stored bytes (transfer-syntax=*)",
-                                {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}),
-                               ("WADO-RS series, default (Explicit VR LE)", {})]:
+        for run in range(args.repeat):
+            if run:  # the same files again as new: no rows, no stored files (full work each run)
+                subprocess.run([PY, "-c", FORGET, "BENCH-302"], cwd=ROOT, env=env, check=True)
+            rss0 = proc.memory_info().rss
+            cpu0 = sum(proc.cpu_times()[:2])
             t = time.perf_counter()
-            r = requests.get(url, headers={**auth, **headers}, timeout=600)
-            dt = time.perf_counter() - t
-            rows.append((label, f"{n / dt:.0f} instances/s ({dt:.2f} s, {len(r.content) / 2**20:.0f} MB)"))
-        t = time.perf_counter()
-        r = requests.get(url + "/metadata", headers={**auth, "Accept-Encoding": "gzip"}, timeout=60)
-        dt = time.perf_counter() - t
-        rows.append(("series metadata (gzip)", f"{dt * 1000:.0f} ms, {len(r.content) / 1024:.0f} kB JSON"))
-        inst = r.json()[150]["00080018"]["Value"][0]
-        t = time.perf_counter()
-        requests.get(f"{url}/instances/{inst}/frames/1", headers=auth, timeout=60)
-        rows.append(("first frame (frames/1)", f"{(time.perf_counter() - t) * 1000:.0f} ms"))
-        for label, enc in [("series pixeldata, one request (identity)", {"Accept-Encoding": "identity"}),
-                           ("series pixeldata, gzip", {"Accept-Encoding": "gzip"})]:
-            t = time.perf_counter()
-            r = requests.get(url + "/pixeldata", headers={**auth, **enc}, timeout=600, stream=True)
-            size = sum(len(c) for c in r.raw.stream(1 << 20, decode_content=False))
-            dt = time.perf_counter() - t
-            rows.append((label, f"{dt:.2f} s ({n / dt:.0f} frames/s, {size / 2**20:.0f} MB on the wire)"))
-
-        # QIDO over many studies.
-        seed = (
-            "import django; django.setup(); import datetime, random;"
-            "from webapp.imaging.models import Patient, Study; from webapp.labeling.models import Project;"
-            "p = Project.objects.get(slug='qido'); rnd = random.Random(1);"
-            f"pats = Patient.objects.bulk_create([Patient(project=p, patient_id=f'Q{{i:06d}}', name=f'Name^{{i}}')"
-            f" for i in range({args.studies})]);"
-            "Study.objects.bulk_create([Study(project=p, patient=pt, study_instance_uid=f'1.2.3.{i}',"
-            " study_date=datetime.date(2015, 1, 1) + datetime.timedelta(days=rnd.randrange(3650)),"
-            " accession_number=f'A{i:07d}', modalities=rnd.choice(['CT', 'MR', 'CR']), num_series=1,"
-            " num_instances=100) for i, pt in enumerate(pats)], batch_size=2000);"
-            # Planner statistics, as autovacuum would have gathered on a real catalog.
-            "from django.db import connection; connection.cursor().execute('ANALYZE')"
-        )
-        subprocess.run([PY, "-c", seed], cwd=ROOT, env=env, check=True)
-        queries = ["", "?limit=100", "?PatientID=Q0042*", "?PatientName=name^1234*",
-                   "?StudyDate=20180101-20181231&limit=50", "?AccessionNumber=A0005000",
-                   "?ModalitiesInStudy=CT&limit=100", "?limit=25&offset=5000"]
-        times = []
-        for i in range(200):
-            q = queries[i % len(queries)]
-            t = time.perf_counter()
-            r = requests.get(base + "/projects/qido/dicomweb/studies" + q, headers=auth, timeout=60)
-            times.append(time.perf_counter() - t)
-            assert r.status_code == 200
-        times.sort()
-        p95 = times[int(0.95 * len(times))]
-        rows.append((f"QIDO studies over {args.studies} (mixed filters, limit ≤ 1000)",
-                     f"p50 {statistics.median(times) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms"))
+            r = stow(stow_files)
+            t_stow = time.perf_counter() - t
+            cpu = sum(proc.cpu_times()[:2]) - cpu0
+            assert r.status_code == 200, r.text[:500]
+            rows.append(("STOW-RS 300x512x512 CT (one request)" + (f", run {run + 1}" if args.repeat > 1 else ""),
+                         f"{n / t_stow:.0f} instances/s ({t_stow:.2f} s; server CPU {cpu:.2f} s = "
+                         f"{cpu / n * 1000:.1f} ms/instance), server RSS {rss0 / 2**20:.0f} → "
+                         f"{proc.memory_info().rss / 2**20:.0f} MB"))
+        if args.only == "all":
+            rows += retrieve_and_search(base, auth, n, env, args.studies)
     finally:
         server.terminate()
         server.wait(10)
