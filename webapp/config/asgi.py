@@ -2,10 +2,15 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.config.settings")
-django_asgi = get_asgi_application()
+django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
+
+from webapp.imaging.dicomweb.stream import StreamingStowHandler  # noqa: E402
+
+# Django's handler, except that STOW-RS bodies are read as the view consumes them (not spooled).
+django_asgi = StreamingStowHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402

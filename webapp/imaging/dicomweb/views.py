@@ -149,6 +149,8 @@ def _stow(request: HttpRequest, *, project: str | None, study_uid: str | None) -
         report.results.append(refuse_upload(project=target, name="last part", data=partial, rule="interrupted",
                                             reason="upload ended before the part was complete; nothing of it "
                                                    "was indexed", actor=request.user, source="stow"))
+    if not report.results:
+        raise ValidationFailed(f"the body has no multipart part delimited by boundary {boundary[:70]!r}")
     response, status = render.stow_response(report, root=_root(request, project))
     return json_response(request, render.dumps(response), status=status)
 
