@@ -14,6 +14,7 @@ import gc
 import logging
 import math
 import statistics
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -30,10 +31,12 @@ from webapp.labeling.models import Project
 from . import deid
 from .dicom import Parsed, Refused, metadata_json, parse
 from .models import Instance, Patient, QuarantinedFile, Series, Study
+from .prefetch import in_background
 from .signals import series_ingested
 
 log = logging.getLogger(__name__)
 BATCH = 200
+BATCH_BYTES = 128 * 1024**2  # bounds the bytes a batch holds when files are large
 STORED, PRESENT, REFUSED = "stored", "present", "refused"
 
 
@@ -85,45 +88,85 @@ class IngestReport:
 
 def ingest_files(
     *, project: Project, files: Iterable[IncomingFile], actor: Any, source: str, batch_size: int = BATCH,
-    expect_study: str | None = None, progress: Any = None,
+    batch_bytes: int = BATCH_BYTES, expect_study: str | None = None, progress: Any = None, prefetch: bool = False,
 ) -> IngestReport:
     """Ingest files into `project`; never raises for a bad file (it is refused and quarantined).
 
+    Batches hold at most `batch_size` files and about `batch_bytes` bytes (bounded memory).
     `expect_study`: STOW-RS to /studies/{uid} refuses instances of other studies.
-    `progress(results)`: called after each batch (CLI progress bars)."""
+    `progress(results)`: called after each batch (CLI progress bars).
+    `prefetch`: read and parse the next batch in a worker thread while this one is stored and
+    indexed (the same checks and the same results; `files` is then iterated in that thread, so it
+    must not touch the database)."""
     report = IngestReport()
-    batch: list[IncomingFile] = []
+    limits = {"max_bytes": settings.NODUS_MAX_UPLOAD_BYTES, "max_decoded_bytes": settings.NODUS_MAX_DECODED_BYTES}
 
-    def flush() -> None:
+    def parsed_batches() -> Iterator[list[tuple[IncomingFile, Parsed | Refused]]]:
+        batch: list[tuple[IncomingFile, Parsed | Refused]] = []
+        size = 0
+        pause = contextlib.ExitStack()
+        try:
+            for f in files:
+                if not batch:
+                    pause.enter_context(_gc_paused())  # while the batch is read and parsed
+                batch.append((f, _parse(f, limits)))
+                size += len(f.data)
+                if len(batch) >= batch_size or size >= batch_bytes:
+                    pause.close()
+                    yield batch
+                    batch, size = [], 0
+        finally:
+            pause.close()
+        if batch:
+            yield batch
+
+    batches = parsed_batches()
+    if prefetch:
+        batches = in_background(batches, depth=1, name="ingest-parse")
+    for batch in batches:
         with _gc_paused():
-            done = _ingest_batch(project=project, files=batch, actor=actor, source=source,
-                                 expect_study=expect_study)
+            done = _ingest_batch(project=project, parsed=batch, actor=actor, source=source,
+                                 expect_study=expect_study, limits=limits)
         report.results.extend(done)
         if progress is not None:
             progress(done)
-
-    for f in files:
-        batch.append(f)
-        if len(batch) >= batch_size:
-            flush()
-            batch = []
-    if batch:
-        flush()
     return report
+
+
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = False
 
 
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection during a batch: parsing allocates ~100 objects per element and
-    triggered full collections over the whole heap (≈ 10 % of a STOW). What a batch allocates is
-    acyclic (freed by reference counting); collection resumes right after."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    """No cyclic garbage collection while parsing or indexing: parsing allocates ~100 objects per
+    element and triggered full collections over the whole heap (≈ 10 % of a STOW). What ingest
+    allocates is acyclic (freed by reference counting); collection resumes when the last of the
+    (possibly concurrent: prefetch) pauses ends."""
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+def _parse(f: IncomingFile, limits: dict[str, int]) -> Parsed | Refused:
+    """Validation that needs no database (runs in the prefetch thread when there is one)."""
+    try:
+        if f.refused:
+            raise Refused(*f.refused)
+        return parse(f.data, **limits)
+    except Refused as exc:
+        return exc
 
 
 def refuse_upload(*, project: Project | None, name: str, data: bytes, rule: str, reason: str, actor: Any,
@@ -134,17 +177,16 @@ def refuse_upload(*, project: Project | None, name: str, data: bytes, rule: str,
                       failure_reason=Refused(rule, reason).failure)
 
 
-def _ingest_batch(*, project: Project, files: list[IncomingFile], actor: Any, source: str,
-                  expect_study: str | None = None) -> list[FileResult]:
-    limits = {"max_bytes": settings.NODUS_MAX_UPLOAD_BYTES, "max_decoded_bytes": settings.NODUS_MAX_DECODED_BYTES}
+def _ingest_batch(*, project: Project, parsed: list[tuple[IncomingFile, Parsed | Refused]], actor: Any,
+                  source: str, limits: dict[str, int], expect_study: str | None = None) -> list[FileResult]:
+    files = [f for f, _ in parsed]
     results: list[FileResult | None] = [None] * len(files)
     refusals: list[tuple[int, str, bytes, Refused]] = []
     accepted: list[tuple[int, Parsed]] = []
-    for i, f in enumerate(files):
+    for i, (f, p) in enumerate(parsed):
         try:
-            if f.refused:
-                raise Refused(*f.refused)
-            p = parse(f.data, **limits)
+            if isinstance(p, Refused):
+                raise p
             if expect_study and p.study_instance_uid != expect_study:
                 raise Refused("study_mismatch", f"instance belongs to study {p.study_instance_uid}, not to "
                                                 f"{expect_study}", status=409, sop_class_uid=p.sop_class_uid,

@@ -139,8 +139,10 @@ def _stow(request: HttpRequest, *, project: str | None, study_uid: str | None) -
         except Interrupted as exc:
             interrupted.append(exc.partial)
 
+    # prefetch: the body is read and parsed in a worker thread while the previous batch is stored
+    # and indexed here; files() touches no database.
     report = ingest_files(project=target, files=files(), actor=request.user, source="stow", batch_size=100,
-                          expect_study=study_uid)
+                          expect_study=study_uid, prefetch=True)
     for name, body in refused_parts:
         report.results.append(refuse_upload(project=target, name=name, data=body, rule="media_type",
                                             reason="part is not application/dicom", actor=request.user,
