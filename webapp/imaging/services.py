@@ -122,11 +122,12 @@ def ingest_files(
 
     batches = parsed_batches()
     if prefetch:
-        batches = in_background(batches, depth=1, name="ingest-parse")
+        batches = in_background(batches, depth=2, name="ingest-parse")
     for batch in batches:
         with _gc_paused():
             done = _ingest_batch(project=project, parsed=batch, actor=actor, source=source,
                                  expect_study=expect_study, limits=limits)
+        del batch  # not held while the next batch is read (at most two batches in memory)
         report.results.extend(done)
         if progress is not None:
             progress(done)

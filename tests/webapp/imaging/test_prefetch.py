@@ -25,7 +25,8 @@ def test_items_arrive_in_order_produced_in_another_thread():
     assert threads == {"t-prefetch"}
 
 
-def test_the_worker_stays_at_most_depth_items_ahead():
+@pytest.mark.parametrize("depth", [2, 3])
+def test_at_most_depth_items_are_alive(depth):
     produced: list[int] = []
 
     def source() -> Iterator[int]:
@@ -33,12 +34,24 @@ def test_the_worker_stays_at_most_depth_items_ahead():
             produced.append(i)
             yield i
 
-    items = in_background(source(), depth=2)
+    def settled(n: int) -> int:
+        deadline = time.monotonic() + 10
+        while len(produced) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # time to overshoot, if it would
+        return len(produced)
+
+    items = in_background(source(), depth=depth)
     assert next(items) == 0
-    time.sleep(0.3)
-    # one taken, two queued, one made and waiting to be queued
-    assert len(produced) <= 4
+    assert settled(depth) == depth  # the one held + what was made ahead, and no more
+    assert next(items) == 1
+    assert settled(depth + 1) == depth + 1
     items.close()
+
+
+def test_depth_below_two_is_refused():
+    with pytest.raises(ValueError):
+        next(in_background(iter([1]), depth=1))
 
 
 def test_an_error_in_the_source_is_raised_after_the_items_before_it():
