@@ -136,17 +136,40 @@ def predict_probability(bundle: Bundle, image: torch.Tensor, device: torch.devic
 def invert_components(prob: np.ndarray, fine_shape: tuple[int, int, int], *, threshold: float,
                       min_voxels: int) -> list[Component]:
     """Components of the probability resampled back to the input grid, computed exactly but only
-    where it can reach `threshold` (near coarse voxels that do)."""
-    seeds = ndimage.binary_dilation(prob >= threshold, structure=CONNECTIVITY)
-    labels, _ = ndimage.label(seeds, structure=CONNECTIVITY)
-    boxes = [coarse_to_fine_slices(sl, prob.shape, fine_shape)
-             for sl in ndimage.find_objects(labels) if sl is not None]
+    where it can reach `threshold`: a trilinear sample never exceeds its coarse neighbours, so
+    every fine voxel above threshold lies next to a coarse one above it."""
+    boxes = [coarse_to_fine_slices(box, prob.shape, fine_shape)
+             for box in _boxes_above(prob >= threshold)]
     comps: list[Component] = []
     for box in merge_boxes(boxes):
         fine = resample_region(prob, fine_shape, box)
         comps += components_in(fine, (box[0].start, box[1].start, box[2].start),
                                threshold=threshold, min_voxels=min_voxels)
     return comps
+
+
+_BLOCK = 8  # coarse voxels per block side when locating the regions above threshold
+
+
+def _boxes_above(mask: np.ndarray) -> list[tuple[slice, slice, slice]]:
+    """Boxes (padded by one voxel) around connected groups of 8^3 blocks that hold a True voxel.
+
+    Labelling blocks instead of voxels costs ~0.05 s instead of ~2 s (dilate + label) on a
+    60 M-voxel model grid; the boxes are supersets, and fine voxels next to two groups are kept
+    together because groups closer than one block are one group."""
+    occupied = mask
+    for axis in range(3):
+        occupied = np.logical_or.reduceat(occupied, np.arange(0, mask.shape[axis], _BLOCK),
+                                          axis=axis)
+    labels, _ = ndimage.label(occupied, structure=CONNECTIVITY)
+    out = []
+    for sl in ndimage.find_objects(labels):
+        if sl is None:
+            continue
+        box = tuple(slice(max(s.start * _BLOCK - 1, 0), min(s.stop * _BLOCK + 1, n))
+                    for s, n in zip(sl, mask.shape, strict=True))
+        out.append((box[0], box[1], box[2]))
+    return out
 
 
 def run_inference(

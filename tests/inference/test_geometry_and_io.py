@@ -95,3 +95,30 @@ def test_window_matches_monai_scale_intensity_range() -> None:
     expected = ScaleIntensityRange(-1000, 400, 0.0, 1.0, clip=True)(t.clone())
     got = _window_inplace(t.clone(), {"a_min": -1000, "a_max": 400})
     assert torch.allclose(torch.as_tensor(expected), got, atol=1e-6)
+
+
+def test_inverted_components_equal_labelling_the_fully_resampled_probability() -> None:
+    from scipy import ndimage
+
+    from inference.candidates import CONNECTIVITY
+    from inference.engine import invert_components
+
+    rng = np.random.default_rng(5)
+    coarse = np.zeros((40, 44, 36), dtype=np.float32)
+    # blobs of several sizes, two of them one voxel apart, one on the border, one in a block corner
+    for (z, y, x, r) in [(10, 10, 10, 3.0), (10, 10, 17, 3.0), (30, 30, 20, 5.0), (0, 43, 35, 2.5),
+                         (23, 8, 30, 1.2), (16, 24, 24, 1.0)]:
+        g = np.mgrid[:40, :44, :36].astype(np.float32)
+        d = np.sqrt((g[0] - z) ** 2 + (g[1] - y) ** 2 + (g[2] - x) ** 2)
+        coarse = np.maximum(coarse, np.clip(1.0 - d / (2 * r), 0, 1) * rng.uniform(0.7, 1.0))
+    fine_shape = (63, 70, 81)
+    comps = invert_components(coarse, fine_shape, threshold=0.5, min_voxels=1)
+    full = resample(coarse, fine_shape)
+    labels, n = ndimage.label(full >= 0.5, structure=CONNECTIVITY)
+    expected = sorted(tuple(np.flatnonzero(labels == k)) for k in range(1, n + 1))
+    got = []
+    for c in comps:
+        m = np.zeros(fine_shape, dtype=bool)
+        m[c.box] = c.mask
+        got.append(tuple(np.flatnonzero(m)))
+    assert n >= 4 and sorted(got) == expected

@@ -146,13 +146,19 @@ class S3Storage:
             yield path
 
 
-def _syncfs(root: Path) -> None:
-    """Flush the filesystem holding `root` (Linux syncfs; os.sync elsewhere)."""
+@lru_cache(maxsize=1)
+def _libc_syncfs() -> Any:
+    """libc's syncfs, looked up once: find_library runs `ldconfig -p` in a subprocess (~4 ms)."""
     import ctypes
     import ctypes.util
 
     libc_name = ctypes.util.find_library("c")
-    syncfs = getattr(ctypes.CDLL(libc_name, use_errno=True), "syncfs", None) if libc_name else None
+    return getattr(ctypes.CDLL(libc_name, use_errno=True), "syncfs", None) if libc_name else None
+
+
+def _syncfs(root: Path) -> None:
+    """Flush the filesystem holding `root` (Linux syncfs; os.sync elsewhere)."""
+    syncfs = _libc_syncfs()
     if syncfs is None:
         os.sync()
         return

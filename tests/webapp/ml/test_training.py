@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from tests.conftest import client_as
-from tests.webapp.ml.helpers import accepted_phantom_task, register_bundle
+from tests.webapp.ml.helpers import accepted_phantom_task, ingest_phantom, register_bundle
 
 TINY_TRAINING = {"max_epochs": 2, "batch_size": 1, "roi_size": [16, 16, 16], "num_samples": 1, "val_fraction": 0.5,
                  "lr": 0.01, "phantoms": 1, "phantom_size": 48, "phantom_slices": 16,
@@ -49,10 +49,21 @@ def test_training_run_produces_a_candidate_with_metrics_then_promote_and_roll_ba
     base.refresh_from_db()
     world["project"].refresh_from_db()
     assert world["project"].active_model_id == candidate.pk and base.state == "retired"
+    # the next study is pre-annotated by the promoted version
+    assert _run_ai_on_new_series(admin, world, seed=31) == candidate.pk
     r = admin.post(f"/api/v1/models/{base.pk}/promote/", {"reason": "rollback"}, format="json")
     assert r.status_code == 200 and r.json()["state"] == "active"
     assert ModelVersion.objects.get(pk=candidate.pk).state == "retired"
     assert ModelVersion.objects.filter(project=world["project"], state="active").count() == 1
+    assert _run_ai_on_new_series(admin, world, seed=32) == base.pk
+
+
+def _run_ai_on_new_series(client: Any, world: Any, *, seed: int) -> int:
+    """Ingest a new phantom series, press "Run AI" and return the model version the job uses."""
+    series = ingest_phantom(project=world["project"], seed=seed, size=32, slices=8)
+    r = client.post("/api/v1/jobs/", {"series": series.pk}, format="json")
+    assert r.status_code in (200, 201, 202), r.content
+    return int(r.json()["model_version"])
 
 
 @pytest.mark.django_db(transaction=True)
