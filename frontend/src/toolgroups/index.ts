@@ -32,8 +32,10 @@ export function activatePrimary(group: any, spec: ToolGroupSpec, name: string): 
     else group.setToolDisabled(current);
   }
   const fixed = spec.fixed.find((f) => f.name === name);
+  const primary = Enums.MouseBindings.Primary;
+  const modifiers = (spec.tools.find((t) => t.name === name)?.modifiers ?? []).map((modifierKey) => ({ mouseButton: primary, modifierKey }));
   group.setToolActive(name, {
-    bindings: [{ mouseButton: Enums.MouseBindings.Primary }, ...(fixed ? fixed.bindings : [])],
+    bindings: [{ mouseButton: primary }, ...modifiers, ...(fixed ? fixed.bindings : [])],
   });
   return true;
 }

@@ -1,5 +1,6 @@
 // Tool groups declared as data: which tools a group has, their options, and mouse bindings.
 import * as cst from "@cornerstonejs/tools";
+import { LassoScissorsTool } from "./lasso";
 
 const { MouseBindings } = cst.Enums;
 
@@ -7,6 +8,8 @@ export interface ToolSpec {
   name: string; // instance name used by the UI and shortcuts
   tool: any; // Cornerstone tool class
   options?: Record<string, unknown>;
+  /** as the primary tool, also bound to the left button with these modifier keys */
+  modifiers?: number[];
 }
 
 export interface ToolGroupSpec {
@@ -25,6 +28,8 @@ export const LABEL_TOOLS: ToolSpec[] = [
   { name: "SphereBrush", tool: cst.BrushTool, options: { activeStrategy: "FILL_INSIDE_SPHERE" } },
   { name: "RectangleScissors", tool: cst.RectangleScissorsTool },
   { name: "CircleScissors", tool: cst.CircleScissorsTool },
+  // Shift + drag erases, so the tool must also answer the left button with Shift held
+  { name: "LassoScissors", tool: LassoScissorsTool, modifiers: [cst.Enums.KeyboardBindings.Shift] },
 ];
 
 export const VIEW_TOOLS: ToolSpec[] = [

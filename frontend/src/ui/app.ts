@@ -10,7 +10,8 @@ import { commandFor, PRESETS, SHORTCUTS } from "./keymap";
 const TOOLS: [string, string][] = [
   ["WindowLevel", "W/L"], ["Pan", "Pan"], ["Zoom", "Zoom"], ["Length", "Length"], ["Brush", "Brush"],
   ["Eraser", "Eraser"], ["ThresholdBrush", "Threshold"], ["SphereBrush", "Sphere"],
-  ["RectangleScissors", "Rect ✂"], ["CircleScissors", "Circle ✂"], ["Crosshairs", "Crosshairs"],
+  ["RectangleScissors", "Rect ✂"], ["CircleScissors", "Circle ✂"], ["LassoScissors", "Lasso ✂"],
+  ["Crosshairs", "Crosshairs"],
 ];
 
 export function mountUi(viewer: Viewer, store: Store, triage: Triage): void {

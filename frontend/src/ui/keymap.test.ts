@@ -15,6 +15,7 @@ describe("keymap", () => {
     expect(commandFor(key("a"))).toBe("triage:accept");
     expect(commandFor(key("n"))).toBe("finding:next");
     expect(commandFor(key("+", { shiftKey: true }))).toBe("finding:new");
+    expect(commandFor(key("d"))).toBe("tool:LassoScissors");
     expect(commandFor(key("j"))).toBeNull();
   });
   it("has no key bound twice", () => {

@@ -17,6 +17,7 @@ export const SHORTCUTS: Shortcut[] = [
   { keys: ["s"], command: "tool:SphereBrush", label: "Sphere brush" },
   { keys: ["q"], command: "tool:RectangleScissors", label: "Rectangle scissors" },
   { keys: ["f"], command: "tool:CircleScissors", label: "Circle scissors" },
+  { keys: ["d"], command: "tool:LassoScissors", label: "Freehand (lasso) scissors: fill inside, Shift erases" },
   { keys: ["c"], command: "tool:Crosshairs", label: "Crosshairs (MPR)" },
   { keys: ["i"], command: "interpolate", label: "Interpolate active finding between slices" },
   { keys: ["["], command: "brush:smaller", label: "Smaller brush" },
