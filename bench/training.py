@@ -57,7 +57,7 @@ def main() -> None:
         net = bundle.network
         t = time.perf_counter()
         ds = CacheDataset([{"case": c} for c in cases], transform=Compose(
-            [PrepareCased(bundle.params), train_transforms(config)]), cache_rate=1.0,
+            [PrepareCased(bundle.params), *train_transforms(config).transforms]), cache_rate=1.0,
             progress=False)
         loader = DataLoader(ds, batch_size=2, shuffle=True)
         opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
