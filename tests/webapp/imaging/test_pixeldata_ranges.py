@@ -24,7 +24,8 @@ def series(world: Any, phantom_series: Any) -> dict[str, Any]:
                  actor=None, source="test")
     ds = pydicom.dcmread(paths[0])
     tail = f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/pixeldata"
-    return {"tail": tail, "frames": [pydicom.dcmread(p).pixel_array.astype("<i2").tobytes() for p in paths]}
+    return {"tail": tail, "frames": [pydicom.dcmread(p).pixel_array.astype("<i2").tobytes() for p in paths],
+            "sops": [str(pydicom.dcmread(p).SOPInstanceUID) for p in paths]}  # both in slice order
 
 
 def client_for(world: Any, role: str, **defaults: Any) -> Client:
@@ -36,6 +37,29 @@ def client_for(world: Any, role: str, **defaults: Any) -> Client:
 
 def body_of(response: Any) -> bytes:
     return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_frame_ranges_split_the_series_in_slice_order(world: Any, series: dict[str, Any]) -> None:
+    client = client_for(world, "annotator")
+    url = f"/projects/{world['project'].slug}/dicomweb{series['tail']}"
+    frames, sops = series["frames"], series["sops"]
+
+    def get(**query: str) -> bytes:
+        response = client.get(url, query)
+        assert response.status_code == 200, (query, response.status_code)
+        return body_of(response)
+
+    def located(body: bytes) -> list[str]:
+        return [sop for sop in sops if f"instances/{sop}/frames/1".encode() in body]
+
+    assert all(f in get() for f in frames)
+    body = get(frames="2-4")
+    assert body.count(b"application/octet-stream") == 3, body[:300]
+    assert located(body) == sops[1:4]
+    assert all(f in body for f in frames[1:4]) and frames[0] not in body and frames[4] not in body
+    body = get(frames="5")
+    assert located(body) == sops[4:] and frames[4] in body
+    assert located(get(frames="1-5")) == sops
 
 
 @pytest.mark.parametrize("bad", ["0-2", "3-2", "1-6", "6", "a-b", "1-2-3", "-1", "", "1,2", "2-", " ", "1-9999999999"])
