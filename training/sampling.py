@@ -18,7 +18,8 @@ import torch
 from monai.transforms import MapTransform
 from scipy import ndimage
 
-CONNECTIVITY = ndimage.generate_binary_structure(3, 3)
+from inference.candidates import CONNECTIVITY  # lesions are 26-connected, as at inference
+
 MAX_BACKGROUND = 40_000  # centres kept per case: plenty of variety, bounded memory
 
 
