@@ -13,7 +13,7 @@ from inference.candidates import measure_mask
 from inference.engine import run_inference
 
 from .data import Case, load_case
-from .metrics import cpm, dice, froc, instances, match_lesions, sensitivity_at
+from .metrics import cpm, froc, instances, match_lesions, scored_dice, sensitivity_at
 
 
 @dataclass
@@ -47,7 +47,8 @@ def _ratio(a: float, b: float) -> float | None:
 
 def evaluate(bundle: Path | str | Bundle, cases: list[Case], *, min_diameter_mm: float = 0.0,
              device: str | None = None) -> EvalMetrics:
-    """Truth lesions smaller than `min_diameter_mm` are not scored (hits on them are ignored)."""
+    """Truth lesions smaller than `min_diameter_mm` are not scored: hits on them are neither
+    true nor false positives, and neither they nor those hits count in the Dice."""
     b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     scored: list[tuple[float, int | None, int]] = []
     dices, per_case = [], []
@@ -65,7 +66,7 @@ def evaluate(bundle: Path | str | Bundle, cases: list[Case], *, min_diameter_mm:
         probs = {c.label: c.probability_max for c in result.candidates}
         for pid, hit in m.pred_to_truth.items():
             scored.append((probs.get(pid, 1.0), hit, scan))
-        d = dice(result.label > 0, truth > 0)
+        d = scored_dice(result.label, truth, m, small)
         if d is not None:
             dices.append(d)
         tp += m.true_positives

@@ -86,6 +86,17 @@ def match_lesions(pred_label: np.ndarray, truth_label: np.ndarray, *, iou_thresh
     return m
 
 
+def scored_dice(pred_label: np.ndarray, truth_label: np.ndarray, matching: Matching,
+                ignore_truth: set[int]) -> float | None:
+    """Voxel Dice over the lesions that are scored: truth lesions in `ignore_truth`, and
+    predictions that `match_lesions` dropped for hitting only those, are left out of both masks,
+    just as they are left out of the lesion counts. None when nothing scored is left."""
+    pred, truth = instances(pred_label), instances(truth_label)
+    truth_mask = (truth > 0) & ~np.isin(truth, sorted(ignore_truth))
+    kept = sorted(matching.pred_to_truth)
+    return dice(np.isin(pred, kept) & (pred > 0), truth_mask)
+
+
 def froc(scored: list[tuple[float, int | None, int]], n_truth: int, n_scans: int
          ) -> list[tuple[float, float]]:
     """FROC points (FP per scan, sensitivity) from (score, truth id or None, scan index) rows.

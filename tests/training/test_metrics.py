@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.metrics import cpm, dice, froc, match_lesions, sensitivity_at
+from training.metrics import cpm, dice, froc, match_lesions, scored_dice, sensitivity_at
 
 
 def _cube(a: np.ndarray, z: int, y: int, x: int, r: int, value: int) -> None:
@@ -48,6 +48,23 @@ def test_match_iou_only_and_ignored_small_lesion() -> None:
     assert m.truth_hit == {1: True}
     pred[2:8, 2:8, 7] = 0  # no overlap left, centroid still outside
     assert match_lesions(pred, truth, ignore_truth={2}).pred_to_truth == {1: None}
+
+
+def test_scored_dice_leaves_out_ignored_lesions_and_their_hits() -> None:
+    truth = np.zeros((10, 30, 30), np.uint8)
+    truth[2:6, 2:6, 2:6] = 1  # 64 voxels, scored
+    truth[5, 20:22, 20] = 2  # small lesion, not scored
+    pred = np.zeros_like(truth)
+    pred[2:6, 2:6, 2:4] = 1  # half of lesion 1: 32 voxels
+    pred[4:7, 19:23, 19:22] = 2  # 36 voxels over the small lesion only
+    pred[8, 28, 28] = 3  # a 1-voxel false positive
+    m = match_lesions(pred, truth, ignore_truth={2})
+    # scored: pred 1 (32) + pred 3 (1) vs truth 1 (64), 32 shared
+    assert scored_dice(pred, truth, m, {2}) == pytest.approx(2 * 32 / (33 + 64))
+    assert dice(pred > 0, truth > 0) == pytest.approx(2 * 34 / (69 + 66))  # the unscored view
+    only_small = np.where(truth == 2, 2, 0).astype(np.uint8)
+    m2 = match_lesions(only_small, only_small, ignore_truth={2})
+    assert scored_dice(only_small, only_small, m2, {2}) is None
 
 
 def test_binary_prediction_is_split_into_components() -> None:
