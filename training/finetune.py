@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.data import CacheDataset, DataLoader
+from monai.data import CacheDataset, DataLoader, MetaTensor
 from monai.losses import DiceCELoss
 from monai.transforms import (
     Compose,
@@ -57,6 +57,9 @@ class FinetuneConfig:
     contrast: float = 0.05  # local std (model intensity units) that makes a look-alike
     num_workers: int = 0
     val_every: int = 1
+    # torch.compile the training forward/backward (fuses norm, activation and residual adds:
+    # 1.4x per iteration on an AVX2 CPU) at the price of ~1 min compiling; needs a C compiler.
+    compile: bool = False
 
 
 @dataclass
@@ -147,6 +150,7 @@ def finetune(
     dev = pick_device(device)
     # channels-last 3D: oneDNN's fast convolution layout (1.4x per iteration on a 2-core CPU)
     net = bundle.network.to(dev).to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+    train_net = torch.compile(net) if config.compile else net
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-5)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(config.max_epochs, 1))
     scaler = torch.amp.GradScaler("cuda", enabled=dev.type == "cuda")
@@ -189,11 +193,13 @@ def finetune(
         for batch in loader:
             if should_cancel is not None and should_cancel():
                 raise TrainingCancelled(f"training cancelled in epoch {epoch}")
-            x = batch["image"].to(dev, memory_format=torch.channels_last_3d)
-            y = batch["label"].to(dev)
+            # Plain tensors: MetaTensor's per-op metadata bookkeeping is pure overhead inside
+            # the network, and torch.compile cannot trace it.
+            x = _plain(batch["image"]).to(dev, memory_format=torch.channels_last_3d)
+            y = _plain(batch["label"]).to(dev)
             opt.zero_grad(set_to_none=True)
             with autocast_for(dev):
-                loss = loss_fn(net(x).float(), y)
+                loss = loss_fn(train_net(x).float(), y)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
@@ -239,6 +245,10 @@ def finetune(
     )
     return FinetuneResult(bundle_dir=bundle_dir, metrics=metrics, epochs=epoch + 1,
                           history=history)
+
+
+def _plain(t: torch.Tensor) -> torch.Tensor:
+    return t.as_tensor() if isinstance(t, MetaTensor) else t
 
 
 def _numpy_rng_state() -> tuple[str, torch.Tensor, int, int, float]:

@@ -60,6 +60,7 @@ class StarterSpec:
     batch_size: int = 2  # phantoms per iteration, 4 crops each
     hard_share: float = 0.5
     val_every: int = 5
+    compile: bool = False
 
 
 SPECS = {
@@ -74,8 +75,8 @@ SPECS = {
                 "sw_mode": "gaussian", "threshold": 0.5, "min_component_mm3": 10.0,
                 "denoise_sigma": 0.0},
         make=chest_ct, size=256, length_mm=150.0, min_diameter_mm=4.0,
-        network=CHEST_NETWORK, lr=2e-3, train_lesions=(3, 6), crop=(48, 48, 48), batch_size=3,
-        hard_share=0.7, val_every=20),
+        network=CHEST_NETWORK, lr=2e-3, train_lesions=(3, 6), crop=(40, 40, 40), batch_size=3,
+        hard_share=0.7, val_every=20, compile=True),
     "brain-mr": StarterSpec(
         name="brain-mr-lesions",
         description="Hyperintense brain lesion segmentation on MR (synthetic-phantom starter)",
@@ -144,7 +145,7 @@ def train_starter(kind: str, out: Path, *, minutes: float | None = 15.0, epochs:
         config = FinetuneConfig(max_epochs=epochs, max_minutes=minutes, lr=spec.lr,
                                 batch_size=spec.batch_size, val_fraction=val_fraction, seed=seed,
                                 roi_size=spec.crop, num_samples=4, val_every=spec.val_every,
-                                hard_share=spec.hard_share)
+                                hard_share=spec.hard_share, compile=spec.compile)
 
         def report(p: Progress) -> None:
             if p.val is not None:
