@@ -94,7 +94,7 @@ def scored_dice(pred_label: np.ndarray, truth_label: np.ndarray, matching: Match
     pred, truth = instances(pred_label), instances(truth_label)
     truth_mask = (truth > 0) & ~np.isin(truth, sorted(ignore_truth))
     kept = sorted(matching.pred_to_truth)
-    return dice(np.isin(pred, kept) & (pred > 0), truth_mask)
+    return dice(np.isin(pred, kept), truth_mask)  # prediction ids start at 1
 
 
 def froc(scored: list[tuple[float, int | None, int]], n_truth: int, n_scans: int

@@ -74,3 +74,58 @@ def test_dicom_series_geometry_and_truth(tmp_path: Path) -> None:
     assert doc["lesions"][0]["id"] == 1
     lab = np.asarray(nib.load(tmp_path / "label.nii.gz").dataobj)
     assert np.array_equal(lab.transpose(2, 1, 0), ph.label)
+
+
+def test_vessels_taper_and_end_thin() -> None:
+    """Thick blunt vessel ends look like nodules in every plane; real vessels taper."""
+    from training.phantoms.chest import TIP_RADIUS_MM, _grow_vessels, _Lung
+    from training.phantoms.shapes import box_around
+
+    shape, spacing = (100, 100, 100), (1.0, 1.0, 1.0)
+    box = box_around((0, 0, 0), (99, 99, 99), shape, spacing)
+    inside = np.sqrt((box.z - 50) ** 2 + (box.y - 50) ** 2 + (box.x - 50) ** 2) < 45
+    lung = _Lung(cy=50, cx=50, ry=45, rx=45, box=box, frac=inside.astype(np.float32),
+                 profile=np.ones(100, dtype=np.float32))
+    segments = _grow_vessels(np.random.default_rng(0), [lung], 200.0, spacing)
+    assert len(segments) > 20
+    starts: dict[tuple[float, ...], list[float]] = {}
+    for s in segments:
+        starts.setdefault(tuple(np.round(s.a, 6)), []).append(s.radius)
+    tips = 0
+    for s in segments:
+        assert s.end_radius <= s.radius
+        children = starts.get(tuple(np.round(s.b, 6)))
+        if children:  # a branch point: no child is thicker than the parent's end
+            assert max(children) <= s.end_radius + 1e-9
+        else:
+            tips += 1
+            assert s.end_radius <= TIP_RADIUS_MM
+    assert tips >= 6
+
+
+def test_juxta_vascular_truth_leaves_the_vessel_out() -> None:
+    """The nodule abuts its vessel; the truth mask is the nodule, not the vessel under it."""
+    checked = 0
+    for seed in range(6):
+        ph = chest_ct(seed, size=128, slices=48, n_lesions=4, min_diameter_mm=5.0)
+        bare = chest_ct(seed, size=128, slices=48, n_lesions=0)  # same anatomy, no nodules
+        for les in ph.lesions:
+            if les.location != "juxta-vascular":
+                continue
+            under = bare.image[ph.label == les.id]
+            assert under.size > 0
+            assert (under < -300).mean() > 0.95  # lung, not vessel, under the truth mask
+            # and the nodule is there in the image: denser than the lung it replaced
+            assert ph.image[ph.label == les.id].mean() > under.mean() + 150
+            checked += 1
+    assert checked >= 3
+
+
+def test_tapered_capsule_radius_runs_from_a_to_b() -> None:
+    from training.phantoms.shapes import box_around, tapered_capsule_sd
+
+    box = box_around((0, 0, 0), (40, 20, 20), (41, 21, 21), (1.0, 1.0, 1.0))
+    a, b = np.array([5.0, 10.0, 10.0]), np.array([35.0, 10.0, 10.0])
+    sd = tapered_capsule_sd(box, a, b, 4.0, 1.0)
+    assert abs(sd[5, 10, 14]) < 1e-5 and abs(sd[35, 10, 11]) < 1e-5  # radius 4 at a, 1 at b
+    assert abs(sd[20, 10, 12] - (2.0 - 2.5)) < 1e-5  # halfway: radius 2.5

@@ -9,14 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 from scipy.ndimage import gaussian_filter1d
 
-from .shapes import Box, box_around, capsule_distance, lobulated_radius_field, soft_edge
+from .shapes import Box, box_around, lobulated_radius_field, soft_edge, tapered_capsule_sd
 from .types import Lesion, Phantom
 
 SLICE_THICKNESSES = (0.625, 1.0, 1.25, 1.5, 2.0, 2.5)
 CHEST_LENGTH_MM = 300.0
 LUNG_HU = -850.0
+TISSUE_HU = -400.0  # halfway between lung and soft tissue (vessels, wall)
 
 
 @dataclass
@@ -34,7 +36,11 @@ class _Lung:
 class _Segment:
     a: np.ndarray  # (z, y, x) mm
     b: np.ndarray
-    radius: float
+    radius: float  # at a
+    end_radius: float  # at b
+
+    def radius_at(self, t: float) -> float:
+        return self.radius + (self.end_radius - self.radius) * t
 
 
 def chest_ct(
@@ -215,10 +221,26 @@ def _add_vessels(
 ) -> list[_Segment]:
     """Branching vessel trees from each hilum, drawn only where there is lung."""
     vessel_hu = float(rng.uniform(25, 60))
+    segments = _grow_vessels(rng, lungs, img.shape[2] * spacing[2], spacing)
+    for seg in segments:
+        _draw_segment(img, lungs, seg, vessel_hu, shape, spacing)
+    return segments
+
+
+TIP_RADIUS_MM = 0.4  # where a branch stops, the vessel has tapered to sub-millimetre
+
+
+def _grow_vessels(
+    rng: np.random.Generator, lungs: list[_Lung], width_mm: float,
+    spacing: tuple[float, float, float],
+) -> list[_Segment]:
+    """The tree geometry: each segment tapers towards its children's calibre, and a branch that
+    stops (depth limit, too thin, or at the lung edge) tapers to a point. Blunt ends of thick
+    vessels would look like nodules in every plane, which real vessels never do."""
     segments: list[_Segment] = []
     for lung in lungs:
         zc = float(lung.box.z[lung.box.z.shape[0] // 2, 0, 0]) if lung.box.z.size else 0.0
-        medial = 1.0 if lung.cx < img.shape[2] * spacing[2] / 2 else -1.0
+        medial = 1.0 if lung.cx < width_mm / 2 else -1.0
         root = np.array([zc, lung.cy, lung.cx + medial * 0.55 * lung.rx])
         scale = float(min(lung.rx, lung.ry))
         stack: list[tuple[np.ndarray, np.ndarray, float, int]] = []
@@ -232,27 +254,31 @@ def _add_vessels(
             b = a + d * length
             if _lung_frac_at(lungs, b, spacing) < 0.5:
                 b = a + d * length * 0.5
-            segments.append(_Segment(a, b, radius))
-            _draw_segment(img, lungs, a, b, radius, vessel_hu, shape, spacing)
-            if depth < 6 and radius > 0.7 and _lung_frac_at(lungs, b, spacing) > 0.5:
-                for _ in range(2):
-                    nd = _rotate_away(d, rng, rng.uniform(0.35, 0.7))
-                    stack.append((b, nd, radius * rng.uniform(0.65, 0.8), depth + 1))
+            branches = depth < 6 and radius > 0.7 and _lung_frac_at(lungs, b, spacing) > 0.5
+            if branches:
+                children = [(_rotate_away(d, rng, rng.uniform(0.35, 0.7)),
+                             radius * rng.uniform(0.65, 0.8)) for _ in range(2)]
+                end = max(r for _, r in children)
+                stack.extend((b, nd, r, depth + 1) for nd, r in children)
+            else:
+                end = min(TIP_RADIUS_MM, radius)
+            segments.append(_Segment(a, b, radius, end))
     return segments
 
 
 def _draw_segment(
-    img: np.ndarray, lungs: list[_Lung], a: np.ndarray, b: np.ndarray, radius: float,
-    hu: float, shape: tuple[int, int, int], spacing: tuple[float, float, float],
+    img: np.ndarray, lungs: list[_Lung], seg: _Segment, hu: float,
+    shape: tuple[int, int, int], spacing: tuple[float, float, float],
 ) -> None:
-    pad = radius + 1.5
-    lo = tuple(float(v) for v in np.minimum(a, b) - pad)
-    hi = tuple(float(v) for v in np.maximum(a, b) + pad)
+    pad = seg.radius + 1.5
+    lo = tuple(float(v) for v in np.minimum(seg.a, seg.b) - pad)
+    hi = tuple(float(v) for v in np.maximum(seg.a, seg.b) + pad)
     box = box_around((lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2]), shape, spacing)
     if box.empty:
         return
-    w = soft_edge(capsule_distance(box, a.astype(np.float32), b.astype(np.float32)) - radius,
-                  1.0)
+    sd = tapered_capsule_sd(box, seg.a.astype(np.float32), seg.b.astype(np.float32),
+                            seg.radius, seg.end_radius)
+    w = soft_edge(sd, 1.0)
     w *= _lung_frac_box(lungs, box)
     sub = img[box.sl]
     sub += w * (hu - sub)
@@ -323,10 +349,14 @@ def _place(
 ) -> np.ndarray | None:
     if location == "juxta-vascular" and vessels:
         seg = vessels[int(rng.integers(len(vessels)))]
-        p = seg.a + (seg.b - seg.a) * rng.uniform(0.2, 0.8)
+        t = float(rng.uniform(0.2, 0.8))
         d = seg.b - seg.a
         perp = _rotate_away(d / (np.linalg.norm(d) + 1e-9), rng, np.pi / 2)
-        return np.asarray(p + perp * (radius + 0.2 * seg.radius))
+        # Abutting, not swallowed: the nodule dips into the vessel by 20-70 % of the smaller
+        # radius of the two, so at least two thirds of its diameter stands out of the vessel.
+        rv = seg.radius_at(t)
+        overlap = float(rng.uniform(0.2, 0.7)) * min(radius, rv)
+        return np.asarray(seg.a + d * t + perp * (rv + radius - overlap))
     zs = np.nonzero(lung.profile > 0.6)[0]
     if zs.size == 0:
         return None
@@ -357,10 +387,16 @@ def _draw_nodule(
         return False
     sd = lobulated_radius_field(box, c, radius, rng)
     lungf = _lung_frac_box(lungs, box)
-    mask = (sd <= 0) & (lungf >= 0.5) & (label[box.sl] == 0)
-    if mask.sum() < 4:
-        return False
     sub = img[box.sl]
+    mask = (sd <= 0) & (lungf >= 0.5) & (label[box.sl] == 0)
+    # Truth is the nodule, not the vessel it touches: a reader's mask leaves it out. A vessel
+    # running through the nodule stays in (readers include it; cutting would split the mask).
+    carved = mask & (sub < TISSUE_HU)
+    pieces = ndimage.label(carved, structure=np.ones((3, 3, 3)))[1]
+    if pieces == 1:
+        mask = carved
+    if pieces == 0 or mask.sum() < 4:  # nothing of it would show: place it elsewhere
+        return False
     if kind == "solid":
         w = soft_edge(sd, 1.0) * lungf
         hu = rng.uniform(0, 60) + 25.0 * rng.standard_normal(sd.shape).astype(np.float32)

@@ -54,15 +54,19 @@ def box_around(
     )
 
 
-def capsule_distance(box: Box, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Distance (mm) from every voxel in `box` to the segment a-b (points given as z, y, x)."""
+def tapered_capsule_sd(
+    box: Box, a: np.ndarray, b: np.ndarray, radius_a: float, radius_b: float
+) -> np.ndarray:
+    """Signed distance (mm, approximate) from every voxel in `box` to a tube along a-b (points
+    given as z, y, x) whose radius goes linearly from `radius_a` to `radius_b`: a vessel that
+    tapers. Exact for equal radii (a capsule)."""
     ab = b - a
     denom = float(ab @ ab) or 1e-6
     pz, py, px = box.z - a[0], box.y - a[1], box.x - a[2]
     t = (pz * ab[0] + py * ab[1] + px * ab[2]) / np.float32(denom)
     np.clip(t, 0.0, 1.0, out=t)
     dz, dy, dx = pz - t * ab[0], py - t * ab[1], px - t * ab[2]
-    return np.sqrt(dz * dz + dy * dy + dx * dx)
+    return np.sqrt(dz * dz + dy * dy + dx * dx) - (radius_a + (radius_b - radius_a) * t)
 
 
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
