@@ -11,24 +11,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.data import CacheDataset, DataLoader, MetaTensor
+from monai.data import CacheDataset, DataLoader
 from monai.losses import DiceCELoss
-from monai.transforms import (
-    Compose,
-    DeleteItemsd,
-    MapTransform,
-    RandCropByPosNegLabeld,
-    RandFlipd,
-    RandScaleIntensityd,
-    RandShiftIntensityd,
-    SpatialPadd,
-)
+from monai.transforms import Compose, MapTransform, SpatialPadd
 
 from inference.bundle import Bundle, load_bundle
 from inference.engine import autocast_for, pick_device, predict_probability
 from inference.errors import InferenceError
 from inference.transforms import prepare
 
+from .augment import BalancedCropsd
 from .data import Case, load_case, split_by_patient
 from .export import export_bundle
 from .metrics import dice
@@ -99,20 +91,12 @@ def seed_everything(seed: int) -> None:
 
 
 def train_transforms(config: FinetuneConfig) -> Compose:
-    pos = config.pos_fraction
     return Compose([
         SpatialPadd(keys=["image", "label"], spatial_size=config.roi_size),  # small volumes
         # Crop centres are indexed once (cached) instead of on every crop.
         CropCentresd(per_lesion=config.per_lesion, hard_share=config.hard_share,
                      contrast=config.contrast, seed=config.seed),
-        RandCropByPosNegLabeld(keys=["image", "label"], label_key="label",
-                               spatial_size=config.roi_size, pos=pos, neg=1 - pos,
-                               num_samples=config.num_samples, fg_indices_key="label_fg",
-                               bg_indices_key="label_bg", allow_smaller=True),
-        DeleteItemsd(keys=["label_fg", "label_bg"]),
-        RandFlipd(keys=["image", "label"], prob=0.5, spatial_axis=2),
-        RandScaleIntensityd(keys="image", factors=0.05, prob=0.5),
-        RandShiftIntensityd(keys="image", offsets=0.03, prob=0.5),
+        BalancedCropsd(config.roi_size, config.num_samples, pos=config.pos_fraction),
     ])
 
 
@@ -193,10 +177,8 @@ def finetune(
         for batch in loader:
             if should_cancel is not None and should_cancel():
                 raise TrainingCancelled(f"training cancelled in epoch {epoch}")
-            # Plain tensors: MetaTensor's per-op metadata bookkeeping is pure overhead inside
-            # the network, and torch.compile cannot trace it.
-            x = _plain(batch["image"]).to(dev, memory_format=torch.channels_last_3d)
-            y = _plain(batch["label"]).to(dev)
+            x = batch["image"].to(dev, memory_format=torch.channels_last_3d)
+            y = batch["label"].to(dev)
             opt.zero_grad(set_to_none=True)
             with autocast_for(dev):
                 loss = loss_fn(train_net(x).float(), y)
@@ -245,10 +227,6 @@ def finetune(
     )
     return FinetuneResult(bundle_dir=bundle_dir, metrics=metrics, epochs=epoch + 1,
                           history=history)
-
-
-def _plain(t: torch.Tensor) -> torch.Tensor:
-    return t.as_tensor() if isinstance(t, MetaTensor) else t
 
 
 def _numpy_rng_state() -> tuple[str, torch.Tensor, int, int, float]:

@@ -76,7 +76,7 @@ SPECS = {
                 "denoise_sigma": 0.0},
         make=chest_ct, size=256, length_mm=150.0, min_diameter_mm=4.0,
         network=CHEST_NETWORK, lr=2e-3, train_lesions=(3, 6), crop=(40, 40, 40), batch_size=3,
-        hard_share=0.7, val_every=20, compile=True),
+        hard_share=0.7, val_every=35, compile=True),
     "brain-mr": StarterSpec(
         name="brain-mr-lesions",
         description="Hyperintense brain lesion segmentation on MR (synthetic-phantom starter)",

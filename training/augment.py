@@ -1,0 +1,78 @@
+"""Random training crops and augmentation on plain tensors, in one transform.
+
+MONAI's crop, flip and intensity transforms carry MetaTensor metadata (affine, applied-operation
+stack) through every step; on a 2-core CPU that bookkeeping cost ~0.1 s of a ~0.4 s iteration,
+for crops whose metadata nothing reads. This transform draws the same things (crop centres from
+the cached lesion / background indices, a left-right flip, an intensity scale and shift) with
+slicing on plain tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from monai.data import MetaTensor
+from monai.transforms import MapTransform, Randomizable
+
+
+def plain(t: Any) -> torch.Tensor:
+    """A torch tensor without MONAI metadata (numpy arrays are wrapped, not copied)."""
+    if isinstance(t, MetaTensor):
+        return t.as_tensor()
+    return t if isinstance(t, torch.Tensor) else torch.as_tensor(t)
+
+
+def crop_start(centre: int, roi: int, size: int) -> int:
+    """First index of a `roi`-long window centred on `centre`, shifted to stay inside `size`."""
+    return int(min(max(centre - roi // 2, 0), max(size - roi, 0)))
+
+
+class BalancedCropsd(Randomizable, MapTransform):
+    """`num_samples` crops of `roi_size` from `image` and `label` (channel first): a `pos` share
+    centred on a voxel of `label_fg`, the rest on `label_bg` (flat indices, `CropCentresd`);
+    each crop flipped along the last axis with probability `flip_prob`, its intensity scaled by
+    1 + U(-scale, scale) and shifted by U(-shift, shift), each with probability `intensity_prob`.
+    Returns a list of {"image", "label"} dicts, as MONAI's multi-sample crops do."""
+
+    def __init__(self, roi_size: tuple[int, int, int], num_samples: int, pos: float = 0.5,
+                 flip_prob: float = 0.5, scale: float = 0.05, shift: float = 0.03,
+                 intensity_prob: float = 0.5) -> None:
+        MapTransform.__init__(self, keys=["image", "label"])
+        self.roi_size, self.num_samples, self.pos = tuple(roi_size), num_samples, pos
+        self.flip_prob, self.scale, self.shift = flip_prob, scale, shift
+        self.intensity_prob = intensity_prob
+
+    def randomize(self, data: Any = None) -> None:  # draws happen per crop in __call__
+        pass
+
+    def _centre(self, fg: np.ndarray, bg: np.ndarray, shape: tuple[int, ...]) -> tuple[int, ...]:
+        pool = fg if fg.size and (not bg.size or self.R.rand() < self.pos) else bg
+        if not pool.size:  # neither list: anywhere
+            return tuple(int(self.R.randint(n)) for n in shape)
+        flat = int(pool[self.R.randint(pool.size)])
+        return tuple(int(v) for v in np.unravel_index(flat, shape))
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> list[dict[str, torch.Tensor]]:
+        image, label = plain(data["image"]), plain(data["label"])
+        shape = tuple(image.shape[1:])
+        fg = np.asarray(data.get("label_fg", np.zeros(0, dtype=np.int64)))
+        bg = np.asarray(data.get("label_bg", np.zeros(0, dtype=np.int64)))
+        out = []
+        for _ in range(self.num_samples):
+            centre = self._centre(fg, bg, shape)
+            window = tuple(slice(s, s + r) for s, r in (
+                (crop_start(c, r, n), r) for c, r, n in zip(centre, self.roi_size, shape,
+                                                              strict=True)))
+            img = image[(slice(None), *window)].clone()
+            lab = label[(slice(None), *window)].clone()
+            if self.R.rand() < self.flip_prob:
+                img, lab = img.flip(-1), lab.flip(-1)
+            if self.R.rand() < self.intensity_prob:
+                img *= 1.0 + self.R.uniform(-self.scale, self.scale)
+            if self.R.rand() < self.intensity_prob:
+                img += self.R.uniform(-self.shift, self.shift)
+            out.append({"image": img, "label": lab})
+        return out
