@@ -54,13 +54,20 @@ def pick_device(device: str | None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def autocast_for(device: torch.device) -> Any:
-    """Mixed precision: float16 on CUDA, bfloat16 on CPUs with native bfloat16 instructions."""
+def precision_for(device: torch.device) -> str:
+    """Compute precision on `device`: float16 on CUDA, bfloat16 on CPUs with native bfloat16
+    instructions, float32 elsewhere."""
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    if device.type == "cpu" and cpu_bf16():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return nullcontext()
+        return "float16"
+    return "bfloat16" if device.type == "cpu" and cpu_bf16() else "float32"
+
+
+def autocast_for(device: torch.device) -> Any:
+    """Mixed precision as `precision_for` names it (none for float32)."""
+    precision = precision_for(device)
+    if precision == "float32":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=getattr(torch, precision))
 
 
 @functools.cache

@@ -63,9 +63,9 @@ class BalancedCropsd(Randomizable, MapTransform):
         out = []
         for _ in range(self.num_samples):
             centre = self._centre(fg, bg, shape)
-            window = tuple(slice(s, s + r) for s, r in (
-                (crop_start(c, r, n), r) for c, r, n in zip(centre, self.roi_size, shape,
-                                                              strict=True)))
+            starts = [crop_start(c, r, n) for c, r, n in zip(centre, self.roi_size, shape,
+                                                             strict=True)]
+            window = tuple(slice(s, s + r) for s, r in zip(starts, self.roi_size, strict=True))
             img = image[(slice(None), *window)].clone()
             lab = label[(slice(None), *window)].clone()
             if self.R.rand() < self.flip_prob:

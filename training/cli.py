@@ -30,8 +30,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     s.add_argument("--kind", choices=["chest-ct", "brain-mr"], required=True)
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--minutes", type=float, default=None, help="wall-clock cap (safety net)")
-    s.add_argument("--epochs", type=int, default=80, help="fixed count: reproducible")
-    s.add_argument("--n-train", type=int, default=24)
+    s.add_argument("--epochs", type=int, default=None,
+                   help="fixed count, reproducible (default: the kind's documented recipe)")
+    s.add_argument("--n-train", type=int, default=None,
+                   help="training phantoms (default: the kind's documented recipe)")
     s.add_argument("--n-eval", type=int, default=10)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_starter)

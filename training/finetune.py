@@ -16,7 +16,7 @@ from monai.losses import DiceCELoss
 from monai.transforms import Compose, MapTransform, SpatialPadd
 
 from inference.bundle import Bundle, load_bundle
-from inference.engine import autocast_for, pick_device, predict_probability
+from inference.engine import autocast_for, pick_device, precision_for, predict_probability
 from inference.errors import InferenceError
 from inference.transforms import prepare
 
@@ -223,7 +223,9 @@ def finetune(
         bundle, best_state, out / "bundle", metrics=metrics,
         train_ids=[c.case_id for c in train_cases], val_ids=[c.case_id for c in val_cases],
         parent_version=parent_version or bundle.version, command=command,
-        training={**asdict(config), "epochs_run": epoch + 1, "iterations": iteration},
+        training={**asdict(config), "epochs_run": epoch + 1, "iterations": iteration,
+                  "device": dev.type, "precision": precision_for(dev),
+                  "seconds": round(time.monotonic() - t_start, 1)},
     )
     return FinetuneResult(bundle_dir=bundle_dir, metrics=metrics, epochs=epoch + 1,
                           history=history)

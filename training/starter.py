@@ -61,6 +61,8 @@ class StarterSpec:
     hard_share: float = 0.5
     val_every: int = 5
     compile: bool = False
+    epochs: int = 80  # the documented recipe's defaults for `python -m training starter`
+    n_train: int = 24
 
 
 SPECS = {
@@ -76,7 +78,7 @@ SPECS = {
                 "denoise_sigma": 0.0},
         make=chest_ct, size=256, length_mm=150.0, min_diameter_mm=4.0,
         network=CHEST_NETWORK, lr=2e-3, train_lesions=(3, 6), crop=(40, 40, 40), batch_size=3,
-        hard_share=0.7, val_every=35, compile=True),
+        hard_share=0.7, val_every=35, compile=True, epochs=400, n_train=40),
     "brain-mr": StarterSpec(
         name="brain-mr-lesions",
         description="Hyperintense brain lesion segmentation on MR (synthetic-phantom starter)",
@@ -132,11 +134,14 @@ def initial_bundle(spec: StarterSpec, out: Path, seed: int) -> Path:
                         state_dict=net.state_dict())
 
 
-def train_starter(kind: str, out: Path, *, minutes: float | None = 15.0, epochs: int = 400,
-                  n_train: int = 24, val_fraction: float = 0.125,
-                  n_eval: int = 10, seed: int = 0, command: str | None = None,
+def train_starter(kind: str, out: Path, *, minutes: float | None = None,
+                  epochs: int | None = None, n_train: int | None = None,
+                  val_fraction: float = 0.125, n_eval: int = 10, seed: int = 0,
+                  command: str | None = None,
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     spec = SPECS[kind]
+    epochs = spec.epochs if epochs is None else epochs
+    n_train = spec.n_train if n_train is None else n_train
     work = Path(tempfile.mkdtemp(prefix=f"nodus-starter-{kind}-"))
     try:
         init = initial_bundle(spec, work / "init", seed)

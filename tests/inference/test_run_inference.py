@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from inference import Volume, load_bundle, run_inference
 from inference.candidates import extract_candidates
@@ -105,3 +106,19 @@ def test_cli_run_writes_label_and_candidates(tiny_bundle: Path, tmp_path: Path) 
     bad = subprocess.run([sys.executable, "-m", "inference", "validate", "--bundle",
                           str(tmp_path / "nope")], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "BundleError" in bad.stderr
+
+
+def test_precision_follows_the_device_and_the_cpu_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inference.engine import autocast_for, cpu_bf16, precision_for
+
+    assert precision_for(torch.device("cuda")) == "float16"
+    for forced, expected in (("1", "bfloat16"), ("0", "float32")):
+        monkeypatch.setenv("NODUS_CPU_BF16", forced)
+        cpu_bf16.cache_clear()
+        try:
+            assert precision_for(torch.device("cpu")) == expected
+            with autocast_for(torch.device("cpu")):
+                y = torch.nn.functional.linear(torch.ones(2, 4), torch.ones(3, 4))
+            assert y.dtype == getattr(torch, expected)
+        finally:
+            cpu_bf16.cache_clear()

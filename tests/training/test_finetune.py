@@ -69,6 +69,9 @@ def test_finetune_exports_bundle_with_provenance(base: Path, cases: list[Case],
         sorted(c.case_id for c in cases)
     assert "val_dice" in meta["metrics"]
     assert load_bundle(result.bundle_dir).version.startswith("1.0.0+ft")
+    trained = meta["training"]  # how it was trained: enough to tell two runs' numbers apart
+    assert trained["device"] == "cpu" and trained["precision"] in ("bfloat16", "float32")
+    assert trained["epochs_run"] == 2 and trained["seconds"] > 0
 
 
 def test_resume_after_interruption_matches_uninterrupted_run(base: Path, cases: list[Case],

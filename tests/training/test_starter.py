@@ -1,0 +1,32 @@
+"""The committed starter bundles and the recipes in `training.starter.SPECS` agree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training.starter import SPECS
+
+BUNDLES = Path(__file__).resolve().parents[2] / "inference" / "bundles"
+
+
+@pytest.mark.parametrize("kind", sorted(SPECS))
+def test_committed_starter_was_made_by_its_documented_recipe(kind: str) -> None:
+    """A spec edited without retraining (or a bundle trained off-recipe) fails here: the
+    bundle's weights would no longer be what `python -m training starter --kind K` makes."""
+    spec = SPECS[kind]
+    meta = json.loads((BUNDLES / spec.name / "configs" / "metadata.json").read_text())
+    trained = meta["training"]
+    assert meta["command"].startswith(f"python -m training starter --kind {kind} ")
+    assert trained["max_epochs"] == trained["epochs_run"] == spec.epochs
+    assert f"--epochs {spec.epochs}" in meta["command"]
+    snapshot = meta["data_snapshot"]
+    assert len(snapshot["train"]) + len(snapshot["validation"]) == spec.n_train
+    assert tuple(trained["roi_size"]) == spec.crop
+    assert trained["batch_size"] == spec.batch_size and trained["lr"] == spec.lr
+    assert trained["hard_share"] == spec.hard_share and trained["val_every"] == spec.val_every
+    assert trained.get("compile", False) == spec.compile
+    held_out = meta["metrics"]["held_out"]
+    assert held_out["min_diameter_mm"] == spec.min_diameter_mm and held_out["n_cases"] == 10
