@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -92,11 +93,24 @@ def test_resume_after_interruption_matches_uninterrupted_run(base: Path, cases: 
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
-def test_compiled_training_matches_eager(base: Path, cases: list[Case], tmp_path: Path) -> None:
+@pytest.fixture
+def float32_cpu(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from inference.engine import cpu_bf16
+
+    monkeypatch.setenv("NODUS_CPU_BF16", "0")
+    cpu_bf16.cache_clear()
+    yield
+    cpu_bf16.cache_clear()  # the next call sees the restored environment
+
+
+def test_compiled_training_matches_eager(base: Path, cases: list[Case], tmp_path: Path,
+                                         float32_cpu: None) -> None:
     """torch.compile (the chest starter's speed-up) trains the same network as eager mode,
     from MONAI's MetaTensor batches converted to plain tensors. Compared by what the networks
     compute: a conv bias in front of a norm layer has a zero gradient in exact arithmetic, and
-    Adam turns the rounding noise in it into lr-sized steps that differ between the two."""
+    Adam turns the rounding noise in it into lr-sized steps that differ between the two.
+    In float32: on bfloat16 CPUs (AMX) fused kernels round differently from eager ones (losses
+    1e-4 apart), which says nothing about whether compiling changed the computation."""
     eager = finetune(base, cases, _config(), tmp_path / "eager")
     compiled = finetune(base, cases, _config(compile=True), tmp_path / "compiled")
     assert [h["loss"] for h in compiled.history] == pytest.approx(
