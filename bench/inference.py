@@ -27,7 +27,7 @@ from monai.inferers import sliding_window_inference  # noqa: E402
 
 from bench.table import print_table  # noqa: E402
 from inference import load_bundle, read_dicom_dir, run_inference  # noqa: E402
-from inference.engine import autocast_for, cpu_bf16, pick_device  # noqa: E402
+from inference.engine import autocast_for, pick_device, precision_for  # noqa: E402
 from inference.transforms import prepare  # noqa: E402
 from training.phantoms import chest_ct, write_dicom_series  # noqa: E402
 
@@ -73,7 +73,7 @@ def main() -> None:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = [
         ("device", f"{dev.type} ({torch.get_num_threads()} threads, "
-                   f"{'bfloat16' if dev.type == 'cpu' and cpu_bf16() else 'default'} autocast)"),
+                   f"{precision_for(dev)})"),
         ("load average at end (1 min)", f"{os.getloadavg()[0]:.1f}"),
         ("runs (interleaved, best kept)", f"{args.repeat}"),
         ("input", f"{volume.shape} spacing {tuple(round(s, 3) for s in volume.spacing)}"),
