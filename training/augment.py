@@ -33,17 +33,26 @@ def crop_start(centre: int, roi: int, size: int) -> int:
 class BalancedCropsd(Randomizable, MapTransform):
     """`num_samples` crops of `roi_size` from `image` and `label` (channel first): a `pos` share
     centred on a voxel of `label_fg`, the rest on `label_bg` (flat indices, `CropCentresd`);
-    each crop flipped along the last axis with probability `flip_prob`, its intensity scaled by
-    1 + U(-scale, scale) and shifted by U(-shift, shift), each with probability `intensity_prob`.
-    Returns a list of {"image", "label"} dicts, as MONAI's multi-sample crops do."""
+    each crop mirrored along each spatial axis in `flip_axes` with probability `flip_prob`, its
+    two in-plane axes swapped with probability `transpose_prob` (square in-plane crops only),
+    its intensity scaled by 1 + U(-scale, scale) and shifted by U(-shift, shift), each with
+    probability `intensity_prob`. Returns a list of {"image", "label"} dicts, as MONAI's
+    multi-sample crops do."""
 
     def __init__(self, roi_size: tuple[int, int, int], num_samples: int, pos: float = 0.5,
                  flip_prob: float = 0.5, scale: float = 0.05, shift: float = 0.03,
-                 intensity_prob: float = 0.5) -> None:
+                 intensity_prob: float = 0.5, flip_axes: tuple[int, ...] = (2,),
+                 transpose_prob: float = 0.0) -> None:
         MapTransform.__init__(self, keys=["image", "label"])
         self.roi_size, self.num_samples, self.pos = tuple(roi_size), num_samples, pos
         self.flip_prob, self.scale, self.shift = flip_prob, scale, shift
         self.intensity_prob = intensity_prob
+        self.flip_axes = tuple(int(a) for a in flip_axes)
+        if any(a not in (0, 1, 2) for a in self.flip_axes):
+            raise ValueError(f"flip_axes are spatial axes 0-2, got {flip_axes}")
+        if transpose_prob > 0 and self.roi_size[1] != self.roi_size[2]:
+            raise ValueError(f"swapping in-plane axes needs a square crop, got {roi_size}")
+        self.transpose_prob = transpose_prob
 
     def randomize(self, data: Any = None) -> None:  # draws happen per crop in __call__
         pass
@@ -68,8 +77,13 @@ class BalancedCropsd(Randomizable, MapTransform):
             window = tuple(slice(s, s + r) for s, r in zip(starts, self.roi_size, strict=True))
             img = image[(slice(None), *window)].clone()
             lab = label[(slice(None), *window)].clone()
-            if self.R.rand() < self.flip_prob:
-                img, lab = img.flip(-1), lab.flip(-1)
+            # One draw per listed axis, none for the swap when it is off: the default
+            # (last axis only, no swap) replays the random stream of earlier versions.
+            flips = [a + 1 for a in self.flip_axes if self.R.rand() < self.flip_prob]
+            if flips:
+                img, lab = img.flip(flips), lab.flip(flips)
+            if self.transpose_prob > 0 and self.R.rand() < self.transpose_prob:
+                img, lab = img.transpose(-1, -2), lab.transpose(-1, -2)
             if self.R.rand() < self.intensity_prob:
                 img *= 1.0 + self.R.uniform(-self.scale, self.scale)
             if self.R.rand() < self.intensity_prob:

@@ -47,6 +47,11 @@ class FinetuneConfig:
     per_lesion: int = 512  # crop centres per lesion: small lesions as often as large ones
     hard_share: float = 0.5  # share of background crops on lesion look-alikes (vessels, pleura)
     contrast: float = 0.05  # local std (model intensity units) that makes a look-alike
+    # Mirrors (each listed spatial axis, p=0.5) and in-plane axis swaps (p=transpose_prob) of
+    # each crop: a lesion looks the same mirrored, and a small training set then shows the
+    # network each lesion-on-wall or lesion-on-vessel configuration in up to 16 orientations.
+    flip_axes: tuple[int, ...] = (2,)
+    transpose_prob: float = 0.0
     num_workers: int = 0
     val_every: int = 1
     # torch.compile the training forward/backward (fuses norm, activation and residual adds:
@@ -96,7 +101,8 @@ def train_transforms(config: FinetuneConfig) -> Compose:
         # Crop centres are indexed once (cached) instead of on every crop.
         CropCentresd(per_lesion=config.per_lesion, hard_share=config.hard_share,
                      contrast=config.contrast, seed=config.seed),
-        BalancedCropsd(config.roi_size, config.num_samples, pos=config.pos_fraction),
+        BalancedCropsd(config.roi_size, config.num_samples, pos=config.pos_fraction,
+                       flip_axes=tuple(config.flip_axes), transpose_prob=config.transpose_prob),
     ])
 
 
@@ -225,7 +231,7 @@ def finetune(
         parent_version=parent_version or bundle.version, command=command,
         training={**asdict(config), "epochs_run": epoch + 1, "iterations": iteration,
                   "device": dev.type, "precision": precision_for(dev),
-                  "seconds": round(time.monotonic() - t_start, 1)},
+                  "seconds": round(time.monotonic() - t_start, 3)},
     )
     return FinetuneResult(bundle_dir=bundle_dir, metrics=metrics, epochs=epoch + 1,
                           history=history)

@@ -61,6 +61,8 @@ class StarterSpec:
     hard_share: float = 0.5
     val_every: int = 5
     compile: bool = False
+    flip_axes: tuple[int, ...] = (2,)  # crop augmentation: see FinetuneConfig
+    transpose_prob: float = 0.0
     epochs: int = 80  # the documented recipe's defaults for `python -m training starter`
     n_train: int = 24
 
@@ -78,7 +80,8 @@ SPECS = {
                 "denoise_sigma": 0.0},
         make=chest_ct, size=256, length_mm=150.0, min_diameter_mm=4.0,
         network=CHEST_NETWORK, lr=2e-3, train_lesions=(3, 6), crop=(40, 40, 40), batch_size=3,
-        hard_share=0.7, val_every=35, compile=True, epochs=400, n_train=40),
+        hard_share=0.7, val_every=35, compile=True, flip_axes=(0, 1, 2), transpose_prob=0.5,
+        epochs=400, n_train=40),
     "brain-mr": StarterSpec(
         name="brain-mr-lesions",
         description="Hyperintense brain lesion segmentation on MR (synthetic-phantom starter)",
@@ -150,7 +153,8 @@ def train_starter(kind: str, out: Path, *, minutes: float | None = None,
         config = FinetuneConfig(max_epochs=epochs, max_minutes=minutes, lr=spec.lr,
                                 batch_size=spec.batch_size, val_fraction=val_fraction, seed=seed,
                                 roi_size=spec.crop, num_samples=4, val_every=spec.val_every,
-                                hard_share=spec.hard_share, compile=spec.compile)
+                                hard_share=spec.hard_share, compile=spec.compile,
+                                flip_axes=spec.flip_axes, transpose_prob=spec.transpose_prob)
 
         def report(p: Progress) -> None:
             if p.val is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from monai.data import MetaTensor
 
@@ -68,3 +69,51 @@ def test_flip_and_intensity_and_seed() -> None:
     t.set_random_state(seed=2)
     b = t(item)
     assert all(torch.equal(x["image"], y["image"]) for x, y in zip(a, b, strict=True))
+
+
+def test_mirrors_on_every_listed_axis_and_in_plane_swaps() -> None:
+    item = _item()
+    src = item["image"].as_tensor()[0, :16, :16, :16]
+    lab = item["label"].as_tensor()[0, :16, :16, :16]
+    t = BalancedCropsd((16, 16, 16), num_samples=64, pos=1.0, flip_axes=(0, 1, 2),
+                       transpose_prob=0.5, intensity_prob=0.0)
+    t.set_random_state(seed=3)
+    seen = set()
+    for c in t(item):
+        for flips in [(), (0,), (1,), (2,), (0, 1), (0, 2), (1, 2), (0, 1, 2)]:
+            for swap in (False, True):
+                want = src.flip(flips) if flips else src
+                want = want.transpose(-1, -2) if swap else want
+                if torch.equal(c["image"][0], want):
+                    lab_want = lab.flip(flips) if flips else lab
+                    lab_want = lab_want.transpose(-1, -2) if swap else lab_want
+                    assert torch.equal(c["label"][0], lab_want)  # label moves with the image
+                    seen.add((flips, swap))
+    assert len(seen) >= 12  # most of the 16 orientations drawn in 64 crops
+    with pytest.raises(ValueError, match="square"):
+        BalancedCropsd((16, 16, 8), num_samples=1, transpose_prob=0.5)
+    with pytest.raises(ValueError, match="axes"):
+        BalancedCropsd((16, 16, 16), num_samples=1, flip_axes=(3,))
+
+
+def test_default_mirroring_replays_the_last_axis_flip_stream() -> None:
+    """Older recipes (last-axis flip only, no swap) draw the same random numbers as before:
+    per crop a pool draw, an index, one flip draw and the two intensity draws."""
+    item = _item()
+    t = BalancedCropsd((16, 16, 16), num_samples=32, pos=0.5, intensity_prob=0.0)
+    t.set_random_state(seed=4)
+    got = t(item)
+    image = item["image"].as_tensor()[0]
+    r = np.random.RandomState(4)
+    fg, bg = item["label_fg"], item["label_bg"]
+    flips = 0
+    for c in got:
+        from_fg = r.rand() < 0.5
+        r.randint((fg if from_fg else bg).size)
+        flipped = r.rand() < 0.5
+        r.rand(), r.rand()  # intensity scale and shift, both off
+        z, y, x = (0, 0, 0) if from_fg else (14, 22, 32)
+        want = image[z:z + 16, y:y + 16, x:x + 16]
+        assert torch.equal(c["image"][0], want.flip(-1) if flipped else want)
+        flips += flipped
+    assert 0 < flips < 32

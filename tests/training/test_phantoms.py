@@ -129,3 +129,35 @@ def test_tapered_capsule_radius_runs_from_a_to_b() -> None:
     sd = tapered_capsule_sd(box, a, b, 4.0, 1.0)
     assert abs(sd[5, 10, 14]) < 1e-5 and abs(sd[35, 10, 11]) < 1e-5  # radius 4 at a, 1 at b
     assert abs(sd[20, 10, 12] - (2.0 - 2.5)) < 1e-5  # halfway: radius 2.5
+
+
+def _ball(radius: float, size: int = 21) -> np.ndarray:
+    g = np.indices((size, size, size)) - size // 2
+    return (g ** 2).sum(axis=0) <= radius ** 2
+
+
+def test_nodule_truth_cuts_an_abutting_vessel_out_but_keeps_a_swallowed_one() -> None:
+    from training.phantoms.chest import LUNG_HU, nodule_truth
+
+    ball = _ball(7.0)
+    lung = np.full(ball.shape, LUNG_HU, dtype=np.float32)
+    # a thin vessel grazing the ball's edge: cut out, the rest of the nodule stays the truth
+    thin = lung.copy()
+    thin[:, 2:5, 9:12] = 40.0
+    truth = nodule_truth(ball, thin)
+    assert truth is not None
+    assert not (truth & (thin > -400)).any()
+    assert truth.sum() > 0.9 * ball.sum()
+    # a thick vessel seen end-on through the middle would leave a crescent: keep the whole ball
+    thick = lung.copy()
+    g = np.indices(ball.shape[1:]) - 10
+    thick[:, (g ** 2).sum(axis=0) <= 6 ** 2] = 40.0
+    truth = nodule_truth(ball, thick)
+    assert truth is not None and np.array_equal(truth, ball)
+    # a dense band splitting it in two: pieces are not a nodule, keep the whole ball
+    band = lung.copy()
+    band[9:12] = 40.0
+    truth = nodule_truth(ball, band)
+    assert truth is not None and np.array_equal(truth, ball)
+    # nothing of it in lung: no nodule
+    assert nodule_truth(ball, np.full(ball.shape, 40.0, dtype=np.float32)) is None

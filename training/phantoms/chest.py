@@ -374,6 +374,27 @@ def _place(
     return np.array([z, lung.cy + lung.ry * r * np.sin(theta), lung.cx + lung.rx * r * np.cos(theta)])
 
 
+# Share of a nodule that must be left after cutting a vessel out for the cut to stand: an
+# abutting vessel takes at most about half (a dip of 70 % of the radius, blur, a branch beside it).
+CARVE_KEEP = 0.4
+
+
+def nodule_truth(mask: np.ndarray, before: np.ndarray) -> np.ndarray | None:
+    """The truth mask of a nodule whose sphere is `mask`, drawn over the HU `before` it; None
+    when nothing of it would show.
+
+    Truth is the nodule, not the vessel it abuts: a reader's mask leaves the vessel out. When
+    the cut would leave the nodule in pieces or keep less than `CARVE_KEEP` of it (a thick
+    vessel seen end-on, or one running through it), a reader outlines the whole nodule."""
+    carved = mask & (before < TISSUE_HU)
+    pieces = ndimage.label(carved, structure=np.ones((3, 3, 3)))[1]
+    if pieces == 0:
+        return None
+    if pieces == 1 and carved.sum() >= CARVE_KEEP * mask.sum():
+        mask = carved
+    return mask if mask.sum() >= 4 else None
+
+
 def _draw_nodule(
     img: np.ndarray, label: np.ndarray, rng: np.random.Generator, lungs: list[_Lung],
     center: np.ndarray, radius: float, kind: str, lid: int, shape: tuple[int, int, int],
@@ -388,14 +409,8 @@ def _draw_nodule(
     sd = lobulated_radius_field(box, c, radius, rng)
     lungf = _lung_frac_box(lungs, box)
     sub = img[box.sl]
-    mask = (sd <= 0) & (lungf >= 0.5) & (label[box.sl] == 0)
-    # Truth is the nodule, not the vessel it touches: a reader's mask leaves it out. A vessel
-    # running through the nodule stays in (readers include it; cutting would split the mask).
-    carved = mask & (sub < TISSUE_HU)
-    pieces = ndimage.label(carved, structure=np.ones((3, 3, 3)))[1]
-    if pieces == 1:
-        mask = carved
-    if pieces == 0 or mask.sum() < 4:  # nothing of it would show: place it elsewhere
+    mask = nodule_truth((sd <= 0) & (lungf >= 0.5) & (label[box.sl] == 0), sub)
+    if mask is None:  # nothing of it would show: place it elsewhere
         return False
     if kind == "solid":
         w = soft_edge(sd, 1.0) * lungf
