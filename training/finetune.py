@@ -44,7 +44,7 @@ class FinetuneConfig:
     roi_size: tuple[int, int, int] = (64, 64, 64)
     num_samples: int = 4  # crops per case per iteration
     pos_fraction: float = 0.5  # share of crops centred on lesion voxels
-    per_lesion: int = 512  # crop centres per lesion: small lesions as often as large ones
+    per_lesion: int = 512  # crop centres per lesion at most: caps the share of large lesions
     hard_share: float = 0.5  # share of background crops on lesion look-alikes (vessels, pleura)
     contrast: float = 0.05  # local std (model intensity units) that makes a look-alike
     # Mirrors (each listed spatial axis, p=0.5) and in-plane axis swaps (p=transpose_prob) of

@@ -1,11 +1,14 @@
-"""Where training crops are centred: every lesion equally, and background that looks like lesion.
+"""Where training crops are centred: lesions by a capped share, and background that looks like lesion.
 
 Sampling lesion voxels uniformly centres most crops on the largest nodule (a 30 mm nodule has
 400x the voxels of a 4 mm one), and sampling background uniformly mostly shows the network air
 and soft tissue it already gets right. The mistakes a lesion model makes are on structures with
 a lesion's intensity and sharp local contrast: vessels and the pleura in a lung, sulci and
-vessels in a brain. So crop centres are drawn from `per_lesion` voxels of each connected lesion
-and, for `hard_share` of the background crops, from such look-alike voxels.
+vessels in a brain. So crop centres are drawn from up to `per_lesion` voxels of each connected
+lesion (lesions of at least that many voxels equally, smaller ones in proportion to their size)
+and, for `hard_share` of the background crops, from such look-alike voxels. Giving every lesion
+an equal share instead (small ones' voxels repeated) made the chest model more cautious, not
+more sensitive (BENCHMARKS.md, sixth session).
 """
 
 from __future__ import annotations
