@@ -102,7 +102,7 @@ def train_transforms(config: FinetuneConfig) -> Compose:
         CropCentresd(per_lesion=config.per_lesion, hard_share=config.hard_share,
                      contrast=config.contrast, seed=config.seed),
         BalancedCropsd(config.roi_size, config.num_samples, pos=config.pos_fraction,
-                       flip_axes=tuple(config.flip_axes), transpose_prob=config.transpose_prob),
+                       flip_axes=config.flip_axes, transpose_prob=config.transpose_prob),
     ])
 
 

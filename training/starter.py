@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +52,12 @@ class StarterSpec:
     length_mm: float
     min_diameter_mm: float  # lesions scored by the quality bar
     network: dict[str, Any]
-    lr: float
+    # How to train (lr, crops, batch, sampling, augmentation, compile); the epochs, time cap,
+    # validation share and seed come from `train_starter`'s arguments.
+    recipe: FinetuneConfig
     # Lesions per training phantom cycle through this range (the held-out phantoms keep the
     # generator's own 1-4): more positives per volume cached.
     train_lesions: tuple[int, int] | None = None
-    crop: tuple[int, int, int] = (64, 64, 64)
-    batch_size: int = 2  # phantoms per iteration, 4 crops each
-    hard_share: float = 0.5
-    val_every: int = 5
-    compile: bool = False
-    flip_axes: tuple[int, ...] = (2,)  # crop augmentation: see FinetuneConfig
-    transpose_prob: float = 0.0
     epochs: int = 80  # the documented recipe's defaults for `python -m training starter`
     n_train: int = 24
 
@@ -79,9 +74,10 @@ SPECS = {
                 "sw_mode": "gaussian", "threshold": 0.5, "min_component_mm3": 10.0,
                 "denoise_sigma": 0.0},
         make=chest_ct, size=256, length_mm=150.0, min_diameter_mm=4.0,
-        network=CHEST_NETWORK, lr=2e-3, train_lesions=(3, 6), crop=(40, 40, 40), batch_size=3,
-        hard_share=0.7, val_every=35, compile=True, flip_axes=(0, 1, 2), transpose_prob=0.5,
-        epochs=400, n_train=40),
+        network=CHEST_NETWORK, train_lesions=(3, 6), epochs=400, n_train=40,
+        recipe=FinetuneConfig(lr=2e-3, roi_size=(40, 40, 40), batch_size=3, hard_share=0.7,
+                              val_every=35, compile=True, flip_axes=(0, 1, 2),
+                              transpose_prob=0.5)),
     "brain-mr": StarterSpec(
         name="brain-mr-lesions",
         description="Hyperintense brain lesion segmentation on MR (synthetic-phantom starter)",
@@ -92,7 +88,7 @@ SPECS = {
                 "sw_mode": "gaussian", "threshold": 0.5, "min_component_mm3": 10.0,
                 "denoise_sigma": 0.0},
         make=brain_mr, size=192, length_mm=150.0, min_diameter_mm=3.0,
-        network=NETWORK, lr=2e-3),
+        network=NETWORK, recipe=FinetuneConfig(lr=2e-3, batch_size=2, val_every=5)),
 }
 TRAIN_SEED0, EVAL_SEED0 = 1000, 900000
 
@@ -150,11 +146,8 @@ def train_starter(kind: str, out: Path, *, minutes: float | None = None,
         init = initial_bundle(spec, work / "init", seed)
         cases = make_cases(spec, range(TRAIN_SEED0, TRAIN_SEED0 + n_train), training=True)
         log(f"{len(cases)} training phantoms ready")
-        config = FinetuneConfig(max_epochs=epochs, max_minutes=minutes, lr=spec.lr,
-                                batch_size=spec.batch_size, val_fraction=val_fraction, seed=seed,
-                                roi_size=spec.crop, num_samples=4, val_every=spec.val_every,
-                                hard_share=spec.hard_share, compile=spec.compile,
-                                flip_axes=spec.flip_axes, transpose_prob=spec.transpose_prob)
+        config = replace(spec.recipe, max_epochs=epochs, max_minutes=minutes,
+                         val_fraction=val_fraction, seed=seed)
 
         def report(p: Progress) -> None:
             if p.val is not None:
