@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ class Case:
     label: np.ndarray | None = None  # (z, y, x) instance or binary labels on the volume grid
     image_path: Path | None = None  # DICOM directory or NIfTI
     label_path: Path | None = None  # NIfTI on the same grid as the image
+    # Truth lesion id -> its stated diameter in mm (a phantom's generator records it). Sizing a
+    # lesion by its mask overstates small ones on thick slices (a 3.5 mm nodule on two 2.5 mm
+    # slices measures ~6 mm), so evaluation uses the stated size where there is one.
+    lesion_diameters: dict[int, float] | None = None
 
 
 def load_case(case: Case) -> tuple[Volume, np.ndarray]:
@@ -51,12 +56,30 @@ def cases_from_dir(root: Path | str) -> list[Case]:
         if not d.is_dir() or not (d / "label.nii.gz").exists():
             continue
         image = d / "dicom" if (d / "dicom").is_dir() else d / "image.nii.gz"
-        patient = d.name
+        patient, diameters = d.name, None
         meta = d / "lesions.json"
         if meta.exists():
-            patient = f"seed-{json.loads(meta.read_text()).get('seed', d.name)}"
+            info = json.loads(meta.read_text())
+            patient = f"seed-{info.get('seed', d.name)}"
+            diameters = stated_diameters(info.get("lesions"))
         out.append(Case(case_id=d.name, patient_id=patient, image_path=image,
-                        label_path=d / "label.nii.gz"))
+                        label_path=d / "label.nii.gz", lesion_diameters=diameters))
+    return out
+
+
+def stated_diameters(lesions: Any) -> dict[int, float] | None:
+    """{id: diameter_mm} from a lesions.json list; None unless every entry states both."""
+    if not isinstance(lesions, list):
+        return None
+    out = {}
+    for item in lesions:
+        try:
+            lesion_id, diameter = int(item["id"]), float(item["diameter_mm"])
+        except (TypeError, KeyError, ValueError):
+            return None
+        if not math.isfinite(diameter) or diameter <= 0:
+            return None
+        out[lesion_id] = diameter
     return out
 
 

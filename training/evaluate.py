@@ -29,6 +29,9 @@ class EvalMetrics:
     n_cases: int
     n_lesions: int
     min_diameter_mm: float = 0.0
+    # How truth lesions were sized against min_diameter_mm: "stated" (the cases' recorded
+    # diameters), "mask" (long axis of the truth mask) or "mixed".
+    sized_by: str = "mask"
     sensitivity_at_1fp: float | None = None
     per_case: list[dict[str, Any]] = field(default_factory=list)
 
@@ -48,18 +51,29 @@ def _ratio(a: float, b: float) -> float | None:
 def evaluate(bundle: Path | str | Bundle, cases: list[Case], *, min_diameter_mm: float = 0.0,
              device: str | None = None) -> EvalMetrics:
     """Truth lesions smaller than `min_diameter_mm` are not scored: hits on them are neither
-    true nor false positives, and neither they nor those hits count in the Dice."""
+    true nor false positives, and neither they nor those hits count in the Dice. A lesion's size
+    is its stated diameter (`Case.lesion_diameters`) where the case has one, else its mask's
+    long axis."""
     b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     scored: list[tuple[float, int | None, int]] = []
     dices, per_case = [], []
     tp = fp = n_truth = correct = 0
+    sized: set[str] = set()
     for scan, case in enumerate(cases):
-        volume, truth = load_case(case)
-        truth = instances(truth)
+        volume, raw = load_case(case)
+        truth = instances(raw)
         result = run_inference(b, volume, device=device)
         small = set()
+        stated = case.lesion_diameters or {}
+        if len(stated) > 1 and raw.max() <= 1:
+            stated = {}  # a binary map's components are numbered by position, not by these ids
         for t in (int(v) for v in np.unique(truth) if v):
-            diameter, _, _ = measure_mask(truth == t, volume.spacing)
+            if t in stated:
+                diameter = stated[t]
+                sized.add("stated")
+            else:
+                diameter, _, _ = measure_mask(truth == t, volume.spacing)
+                sized.add("mask")
             if diameter < min_diameter_mm:
                 small.add(t)
         m = match_lesions(result.label, truth, ignore_truth=small)
@@ -94,6 +108,7 @@ def evaluate(bundle: Path | str | Bundle, cases: list[Case], *, min_diameter_mm:
         n_cases=n,
         n_lesions=n_truth,
         min_diameter_mm=min_diameter_mm,
+        sized_by=sized.pop() if len(sized) == 1 else ("mixed" if sized else "mask"),
         sensitivity_at_1fp=sensitivity_at(points, 1.0) if n_truth else None,
         per_case=per_case,
     )

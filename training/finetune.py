@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,78 @@ class FinetuneConfig:
     # torch.compile the training forward/backward (fuses norm, activation and residual adds:
     # 1.4x per iteration on an AVX2 CPU) at the price of ~1 min compiling; needs a C compiler.
     compile: bool = False
+
+
+# What fine-tuning keeps from the run that trained its base bundle (metadata "training"): the
+# crops, sampling and augmentation its weights and BatchNorm statistics were fitted to. Epochs,
+# time, learning rate, seed and split stay the caller's; compiling is a property of the machine.
+INHERITED = ("roi_size", "batch_size", "num_samples", "pos_fraction", "per_lesion", "hard_share",
+             "contrast", "flip_axes", "transpose_prob")
+
+
+def recipe_for(base_metadata: dict[str, Any], overrides: dict[str, Any] | None = None
+               ) -> FinetuneConfig:
+    """The config to fine-tune a base bundle: its recorded recipe for the `INHERITED` fields,
+    FinetuneConfig's defaults for the rest, then `overrides` (unknown keys ignored).
+
+    A recorded value of the wrong type or range is skipped (bundles come from users); a bad
+    override raises InferenceError, since the caller asked for it."""
+    defaults = FinetuneConfig()
+    recorded = base_metadata.get("training")
+    kwargs: dict[str, Any] = {}
+    for name in INHERITED:
+        if isinstance(recorded, dict) and name in recorded:
+            try:
+                kwargs[name] = _coerce(name, recorded[name], getattr(defaults, name))
+            except (TypeError, ValueError):
+                pass
+    for name, value in (overrides or {}).items():
+        if name in _FIELDS:
+            try:
+                kwargs[name] = _coerce(name, value, getattr(defaults, name))
+            except (TypeError, ValueError) as exc:
+                raise InferenceError(f"training config {name}={value!r}: {exc}") from exc
+    return replace(defaults, **kwargs)
+
+
+_FIELDS = {f.name for f in fields(FinetuneConfig)}
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """`value` as the type of the field's default, range-checked where a wrong value would
+    only fail deep inside training."""
+    if name == "max_minutes":
+        return None if value is None else _positive(float(value))
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise TypeError("expected true or false")
+        return value
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise TypeError("expected a list")
+        items = tuple(int(v) for v in value)
+        if name == "roi_size" and (len(items) != 3 or min(items) < 8):
+            raise ValueError("expected three sizes of at least 8")
+        if name == "flip_axes" and not set(items) <= {0, 1, 2}:
+            raise ValueError("axes are 0, 1 and 2")
+        return items
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError("expected a number")
+    number = type(default)(value)
+    if name in ("pos_fraction", "hard_share", "transpose_prob", "val_fraction") and \
+            not 0.0 <= number <= 1.0:
+        raise ValueError("expected a share between 0 and 1")
+    if name in ("max_epochs", "batch_size", "num_samples", "per_lesion", "val_every", "lr"):
+        _positive(number)
+    if name == "num_workers" and number < 0:
+        raise ValueError("expected 0 or more")
+    return number
+
+
+def _positive(value: float) -> float:
+    if not value > 0:
+        raise ValueError("expected a positive number")
+    return value
 
 
 @dataclass

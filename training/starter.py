@@ -95,7 +95,8 @@ TRAIN_SEED0, EVAL_SEED0 = 1000, 900000
 
 def phantom_case(ph: Phantom, case_id: str) -> Case:
     vol = Volume(array=ph.image.astype(np.float32), spacing=ph.spacing, origin=ph.origin)
-    return Case(case_id=case_id, patient_id=case_id, volume=vol, label=ph.label)
+    return Case(case_id=case_id, patient_id=case_id, volume=vol, label=ph.label,
+                lesion_diameters={lesion.id: lesion.diameter_mm for lesion in ph.lesions})
 
 
 def make_cases(spec: StarterSpec, seeds: range, *, training: bool = False) -> list[Case]:

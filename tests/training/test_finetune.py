@@ -12,9 +12,11 @@ import torch
 
 from inference import Volume, load_bundle
 from inference.bundle import write_bundle
-from training.data import Case, split_by_patient
+from inference.candidates import measure_mask
+from inference.errors import InferenceError
+from training.data import Case, cases_from_dir, split_by_patient, stated_diameters
 from training.evaluate import evaluate
-from training.finetune import FinetuneConfig, Progress, TrainingCancelled, finetune
+from training.finetune import FinetuneConfig, Progress, TrainingCancelled, finetune, recipe_for
 from training.phantoms import chest_ct
 
 NET = {"_target_": "monai.networks.nets.UNet", "spatial_dims": 3, "in_channels": 1,
@@ -145,3 +147,64 @@ def test_evaluate_reports_all_metrics(base: Path, cases: list[Case]) -> None:
         assert key in d
     assert m.n_cases == 2 and m.n_lesions == 2
     assert 0.0 <= m.cpm <= 1.0
+
+
+def _two_nodules() -> tuple[Volume, np.ndarray]:
+    """A 3.5 mm nodule on two 2.5 mm slices (its mask's long axis is ~6 mm) and a 10 mm one."""
+    label = np.zeros((8, 40, 40), np.uint8)
+    yy, xx = np.mgrid[:40, :40]
+    label[3:5][:, (yy - 10) ** 2 + (xx - 10) ** 2 <= 6] = 1
+    label[2:6, 20:34, 20:34] = 2
+    image = np.where(label > 0, 0.0, -800.0).astype(np.float32)
+    return Volume(image, (2.5, 0.7, 0.7), (0.0, 0.0, 0.0)), label
+
+
+def test_evaluate_sizes_lesions_by_their_stated_diameter(base: Path) -> None:
+    volume, label = _two_nodules()
+    assert measure_mask(label == 1, volume.spacing)[0] > 4.0  # the mask overstates it
+
+    stated = Case("s", "p", volume=volume, label=label, lesion_diameters={1: 3.5, 2: 10.0})
+    m = evaluate(base, [stated], min_diameter_mm=4.0)
+    assert (m.n_lesions, m.sized_by) == (1, "stated")
+    unstated = Case("u", "p", volume=volume, label=label)
+    m = evaluate(base, [unstated], min_diameter_mm=4.0)
+    assert (m.n_lesions, m.sized_by) == (2, "mask")
+    # A binary map's components are numbered by position: stated ids cannot name them.
+    binary = Case("b", "p", volume=volume, label=(label > 0).astype(np.uint8),
+                  lesion_diameters={1: 3.5, 2: 10.0})
+    assert evaluate(base, [binary], min_diameter_mm=4.0).sized_by == "mask"
+
+
+def test_cases_from_dir_reads_stated_diameters(tmp_path: Path) -> None:
+    good, bad = tmp_path / "a", tmp_path / "b"
+    for d, lesions in ((good, [{"id": 1, "diameter_mm": 3.5}, {"id": 2, "diameter_mm": 12}]),
+                       (bad, [{"id": 1, "diameter_mm": "nan"}])):
+        d.mkdir()
+        (d / "label.nii.gz").write_bytes(b"")
+        (d / "lesions.json").write_text(json.dumps({"seed": 7, "lesions": lesions}))
+    by_id = {c.case_id: c for c in cases_from_dir(tmp_path)}
+    assert by_id["a"].lesion_diameters == {1: 3.5, 2: 12.0}
+    assert by_id["b"].lesion_diameters is None  # not finite: the masks are measured instead
+    assert stated_diameters([{"id": 1}]) is None and stated_diameters("x") is None
+
+
+def test_fine_tuning_keeps_the_base_recipe_and_the_callers_settings_win() -> None:
+    recorded = {"training": {"roi_size": [40, 40, 40], "batch_size": 3, "hard_share": 0.7,
+                             "flip_axes": [0, 1, 2], "transpose_prob": 0.5, "lr": 0.002,
+                             "max_epochs": 400, "compile": True, "seed": 9}}
+    c = recipe_for(recorded, {"max_epochs": 3, "batch_size": 1, "unknown": 1})
+    assert (c.roi_size, c.hard_share, c.flip_axes, c.transpose_prob) == ((40, 40, 40), 0.7,
+                                                                         (0, 1, 2), 0.5)
+    defaults = FinetuneConfig()
+    assert (c.max_epochs, c.batch_size) == (3, 1)
+    assert (c.lr, c.compile, c.seed) == (defaults.lr, defaults.compile, defaults.seed)
+    # a user's bundle may record nonsense: that field falls back to the default
+    odd = recipe_for({"training": {"roi_size": "big", "hard_share": 7, "flip_axes": [5],
+                                   "transpose_prob": None}})
+    assert (odd.roi_size, odd.hard_share, odd.flip_axes, odd.transpose_prob) == (
+        defaults.roi_size, defaults.hard_share, defaults.flip_axes, defaults.transpose_prob)
+    assert recipe_for({"training": "x"}) == defaults == recipe_for({})
+    for bad in ({"max_epochs": 0}, {"lr": "fast"}, {"roi_size": [4, 4]}, {"compile": "yes"},
+                {"pos_fraction": 1.5}, {"max_minutes": -1}, {"batch_size": True}):
+        with pytest.raises(InferenceError, match=next(iter(bad))):
+            recipe_for({}, bad)

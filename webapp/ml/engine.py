@@ -11,7 +11,6 @@ import tempfile
 import time
 import zipfile
 from contextlib import ExitStack
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -285,19 +284,9 @@ def _score(m: dict[str, Any]) -> tuple[float, float]:
     return (float(m.get("f1") or 0.0), float(m.get("dice") or 0.0))
 
 
-def finetune_config(config: dict[str, Any]) -> Any:
-    from training.finetune import FinetuneConfig
-
-    known = {f.name for f in fields(FinetuneConfig)}
-    kwargs = {k: v for k, v in config.items() if k in known}
-    if "roi_size" in kwargs:
-        kwargs["roi_size"] = tuple(int(v) for v in kwargs["roi_size"])
-    return FinetuneConfig(**kwargs)
-
-
 def execute_training(*, run_id: int) -> None:
     from training.evaluate import evaluate
-    from training.finetune import Progress, TrainingCancelled, finetune
+    from training.finetune import Progress, TrainingCancelled, finetune, recipe_for
 
     run = services.begin_run(run_id=run_id)
     if run is None:
@@ -328,8 +317,10 @@ def execute_training(*, run_id: int) -> None:
         cases = dataset_cases(run)
         if not cases:
             raise InferenceError("no usable training cases in the snapshot")
+        # The base's own crops and augmentation, with the run's settings on top.
+        config = recipe_for((base.metadata or {}).get("bundle") or {}, run.config)
         result = finetune(
-            base_path, cases, finetune_config(run.config), work / "out", on_progress=on_progress,
+            base_path, cases, config, work / "out", on_progress=on_progress,
             should_cancel=lambda: bool(state["cancel"]), parent_version=f"{base.name}@{base.version}",
             command=f"nodus training run {run.pk}",
         )

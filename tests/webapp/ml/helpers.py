@@ -25,7 +25,7 @@ TINY_PARAMS = {
 
 
 def make_bundle(out: Path, *, version: str = "1.0.0", name: str = "tiny-ct", constant: bool = True,
-                params: dict[str, Any] | None = None) -> Path:
+                params: dict[str, Any] | None = None, training: dict[str, Any] | None = None) -> Path:
     """A tiny UNet bundle. `constant`: zero weights and a foreground bias, so every voxel is
     predicted as lesion (one deterministic candidate); otherwise seeded random weights (trainable)."""
     import torch
@@ -43,7 +43,8 @@ def make_bundle(out: Path, *, version: str = "1.0.0", name: str = "tiny-ct", con
         bias = [k for k in state if k.endswith("bias")][-1]
         state[bias] = torch.tensor([0.0, 2.0])
     meta = {"name": name, "version": version, "description": "tiny test network",
-            "network_data_format": {"inputs": {"image": {"num_channels": 1}}}}
+            "network_data_format": {"inputs": {"image": {"num_channels": 1}}},
+            **({"training": training} if training else {})}
     return write_bundle(out, metadata=meta, config={"network_def": TINY_NET, **TINY_PARAMS, **(params or {})},
                         state_dict=state)
 

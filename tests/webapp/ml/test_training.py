@@ -25,7 +25,9 @@ def test_training_run_produces_a_candidate_with_metrics_then_promote_and_roll_ba
 ) -> None:
     from webapp.ml.models import ModelVersion, TrainingRun
 
-    base = register_bundle(project=world["project"], constant=False)
+    # The base's recorded recipe: its augmentation carries over, the run's crop size wins.
+    recipe = {"roi_size": [24, 24, 24], "flip_axes": [0, 1, 2], "transpose_prob": 0.5, "lr": 0.5}
+    base = register_bundle(project=world["project"], constant=False, training=recipe)
     accepted_phantom_task(world=world)
     admin = client_as(world.users["project_admin"])
     r = admin.post("/api/v1/training-runs/", {"project": "demo", "config": TINY_TRAINING}, format="json")
@@ -42,6 +44,9 @@ def test_training_run_produces_a_candidate_with_metrics_then_promote_and_roll_ba
     candidate = run.result_version
     assert candidate is not None and candidate.state == "candidate" and candidate.parent_id == base.pk
     assert {"dice", "sensitivity", "precision", "f1", "cpm"} <= set(candidate.metrics["heldout"])
+    trained = candidate.metadata["bundle"]["training"]
+    assert (trained["flip_axes"], trained["transpose_prob"]) == ([0, 1, 2], 0.5)
+    assert (trained["roi_size"], trained["lr"]) == ([16, 16, 16], 0.01)
 
     # annotators cannot promote; admins promote and roll back
     assert client_as(world.users["annotator"]).post(f"/api/v1/models/{candidate.pk}/promote/").status_code == 403
