@@ -24,9 +24,9 @@ class Case:
     label: np.ndarray | None = None  # (z, y, x) instance or binary labels on the volume grid
     image_path: Path | None = None  # DICOM directory or NIfTI
     label_path: Path | None = None  # NIfTI on the same grid as the image
-    # Truth lesion id -> its stated diameter in mm (a phantom's generator records it). Sizing a
-    # lesion by its mask overstates small ones on thick slices (a 3.5 mm nodule on two 2.5 mm
-    # slices measures ~6 mm), so evaluation uses the stated size where there is one.
+    # Truth lesion id -> its stated diameter in mm (a phantom's generator records it). A mask's
+    # long axis overstates small lesions (a voxel of extent, lobulation, thick slices: a 3.5 mm
+    # disc on two 2.5 mm slices measures 6.3 mm), so evaluation uses the stated size if any.
     lesion_diameters: dict[int, float] | None = None
 
 
