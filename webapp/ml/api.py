@@ -85,15 +85,24 @@ class JobIn(serializers.Serializer):
             raise serializers.ValidationError("give series (id) or series_instance_uid")
         return attrs
 
+def training_config(value: dict[Any, Any]) -> None:
+    """A bad training setting is a 400 now, not a run that fails in the worker later."""
+    from training.recipe import RecipeError, recipe_for
+
+    try:
+        recipe_for({}, value)
+    except RecipeError as exc:
+        raise serializers.ValidationError(str(exc)) from exc
+
 class RunIn(ProjectIn):
-    config = serializers.DictField(required=False, default=dict)
+    config = serializers.DictField(required=False, default=dict, validators=[training_config])
 
 class ScheduleIn(ProjectIn):
     enabled = serializers.BooleanField()
     nightly = serializers.BooleanField(default=True)
     hour = serializers.IntegerField(min_value=0, max_value=23, default=2)
     min_new_labels = serializers.IntegerField(min_value=0, default=0)
-    config = serializers.DictField(required=False)
+    config = serializers.DictField(required=False, validators=[training_config])
 
 def parse(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
     s = serializer_class(data=data)

@@ -286,7 +286,8 @@ def _score(m: dict[str, Any]) -> tuple[float, float]:
 
 def execute_training(*, run_id: int) -> None:
     from training.evaluate import evaluate
-    from training.finetune import Progress, TrainingCancelled, finetune, recipe_for
+    from training.finetune import Progress, TrainingCancelled, finetune
+    from training.recipe import RecipeError, recipe_for
 
     run = services.begin_run(run_id=run_id)
     if run is None:
@@ -353,7 +354,7 @@ def execute_training(*, run_id: int) -> None:
         services.fail_run(run_id=run.pk, reason="cancelled", cancelled=True)
     except SoftTimeLimitExceeded:
         services.fail_run(run_id=run.pk, reason="time limit exceeded")
-    except InferenceError as exc:
+    except (InferenceError, RecipeError) as exc:
         services.fail_run(run_id=run.pk, reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - shown on the run with its reason
         log.exception("training run %s failed", run.pk)

@@ -98,3 +98,19 @@ def test_concurrent_training_requests_one_runs_the_other_gets_409(world: Any) ->
     refused = next(r for r in results if r.status_code == 409).json()
     assert refused["error"] == "conflict" and "already" in refused["detail"]
     assert TrainingRun.objects.filter(project=world["project"]).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_bad_training_setting_is_refused_with_its_reason_and_no_run_is_made(world: Any) -> None:
+    from webapp.ml.models import TrainingRun
+
+    register_bundle(project=world["project"], constant=False)
+    admin = client_as(world.users["project_admin"])
+    for config in ({"max_epochs": 0}, {"roi_size": [4, 4]}, {"lr": "fast"}, {"compile": "yes"}):
+        r = admin.post("/api/v1/training-runs/", {"project": "demo", "config": config}, format="json")
+        assert r.status_code == 400, (config, r.content)
+        assert next(iter(config)) in r.content.decode(), r.content
+    assert not TrainingRun.objects.filter(project=world["project"]).exists()
+    r = admin.put("/api/v1/training-runs/schedule/", {"project": "demo", "enabled": True,
+                                                      "config": {"batch_size": -1}}, format="json")
+    assert r.status_code == 400 and b"batch_size" in r.content, r.content
