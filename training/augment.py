@@ -17,6 +17,8 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import MapTransform, Randomizable
 
+from .recipe import check_crop_augmentation
+
 
 def plain(t: Any) -> torch.Tensor:
     """A torch tensor without MONAI metadata (numpy arrays are wrapped, not copied)."""
@@ -48,10 +50,7 @@ class BalancedCropsd(Randomizable, MapTransform):
         self.flip_prob, self.scale, self.shift = flip_prob, scale, shift
         self.intensity_prob = intensity_prob
         self.flip_axes = tuple(int(a) for a in flip_axes)
-        if any(a not in (0, 1, 2) for a in self.flip_axes):
-            raise ValueError(f"flip_axes are spatial axes 0-2, got {flip_axes}")
-        if transpose_prob > 0 and self.roi_size[1] != self.roi_size[2]:
-            raise ValueError(f"swapping in-plane axes needs a square crop, got {roi_size}")
+        check_crop_augmentation(self.roi_size, self.flip_axes, transpose_prob)  # a ValueError
         self.transpose_prob = transpose_prob
 
     def randomize(self, data: Any = None) -> None:  # draws happen per crop in __call__

@@ -25,7 +25,6 @@ from .data import Case, load_case, split_by_patient
 from .export import export_bundle
 from .metrics import dice
 from .recipe import FinetuneConfig as FinetuneConfig  # re-exported: callers build it here
-from .recipe import recipe_for as recipe_for
 from .sampling import CropCentresd
 
 CHECKPOINT = "checkpoint.pt"

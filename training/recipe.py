@@ -46,18 +46,23 @@ INHERITED = ("roi_size", "batch_size", "num_samples", "pos_fraction", "per_lesio
              "contrast", "flip_axes", "transpose_prob")
 
 
+_FIELDS = {f.name for f in fields(FinetuneConfig)}
+
+
 def recipe_for(base_metadata: dict[str, Any], overrides: dict[str, Any] | None = None
                ) -> FinetuneConfig:
     """The config to fine-tune a base bundle: its recorded recipe for the `INHERITED` fields,
     FinetuneConfig's defaults for the rest, then `overrides` (unknown keys ignored).
 
     A recorded value of the wrong type or range is skipped (bundles come from users); a bad
-    override raises RecipeError, since the caller asked for it."""
+    override, or crops the augmentation cannot use, raises RecipeError."""
     defaults = FinetuneConfig()
     recorded = base_metadata.get("training")
+    if not isinstance(recorded, dict):
+        recorded = {}
     kwargs: dict[str, Any] = {}
     for name in INHERITED:
-        if isinstance(recorded, dict) and name in recorded:
+        if name in recorded:
             try:
                 kwargs[name] = _coerce(name, recorded[name], getattr(defaults, name))
             except (TypeError, ValueError):
@@ -68,10 +73,22 @@ def recipe_for(base_metadata: dict[str, Any], overrides: dict[str, Any] | None =
                 kwargs[name] = _coerce(name, value, getattr(defaults, name))
             except (TypeError, ValueError) as exc:
                 raise RecipeError(f"training config {name}={value!r}: {exc}") from exc
-    return replace(defaults, **kwargs)
+    config = replace(defaults, **kwargs)
+    check_crop_augmentation(config.roi_size, config.flip_axes, config.transpose_prob)
+    return config
 
 
-_FIELDS = {f.name for f in fields(FinetuneConfig)}
+def check_flip_axes(axes: tuple[int, ...]) -> None:
+    if any(a not in (0, 1, 2) for a in axes):
+        raise RecipeError(f"flip_axes are spatial axes 0-2, got {axes}")
+
+
+def check_crop_augmentation(roi_size: tuple[int, ...], flip_axes: tuple[int, ...],
+                            transpose_prob: float) -> None:
+    """What `training.augment.BalancedCropsd` can do with a crop, checked without torch."""
+    check_flip_axes(flip_axes)
+    if transpose_prob > 0 and roi_size[1] != roi_size[2]:
+        raise RecipeError(f"swapping in-plane axes needs a square crop, got {roi_size}")
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
@@ -89,8 +106,8 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         items = tuple(int(v) for v in value)
         if name == "roi_size" and (len(items) != 3 or min(items) < 8):
             raise ValueError("expected three sizes of at least 8")
-        if name == "flip_axes" and not set(items) <= {0, 1, 2}:
-            raise ValueError("axes are 0, 1 and 2")
+        if name == "flip_axes":
+            check_flip_axes(items)
         return items
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise TypeError("expected a number")

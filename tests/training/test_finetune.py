@@ -15,9 +15,9 @@ from inference.bundle import write_bundle
 from inference.candidates import measure_mask
 from training.data import Case, cases_from_dir, split_by_patient, stated_diameters
 from training.evaluate import evaluate
-from training.finetune import FinetuneConfig, Progress, TrainingCancelled, finetune, recipe_for
+from training.finetune import FinetuneConfig, Progress, TrainingCancelled, finetune
 from training.phantoms import chest_ct
-from training.recipe import RecipeError
+from training.recipe import RecipeError, recipe_for
 
 NET = {"_target_": "monai.networks.nets.UNet", "spatial_dims": 3, "in_channels": 1,
        "out_channels": 2, "channels": [4, 8], "strides": [2], "num_res_units": 0}
@@ -205,6 +205,10 @@ def test_fine_tuning_keeps_the_base_recipe_and_the_callers_settings_win() -> Non
         defaults.roi_size, defaults.hard_share, defaults.flip_axes, defaults.transpose_prob)
     assert recipe_for({"training": "x"}) == defaults == recipe_for({})
     for bad in ({"max_epochs": 0}, {"lr": "fast"}, {"roi_size": [4, 4]}, {"compile": "yes"},
-                {"pos_fraction": 1.5}, {"max_minutes": -1}, {"batch_size": True}):
+                {"pos_fraction": 1.5}, {"max_minutes": -1}, {"batch_size": True},
+                {"flip_axes": [3]}):
         with pytest.raises(RecipeError, match=next(iter(bad))):
             recipe_for({}, bad)
+    # settings fine one by one that the crop augmentation cannot use together
+    with pytest.raises(RecipeError, match="square crop"):
+        recipe_for(recorded, {"roi_size": [40, 32, 40]})

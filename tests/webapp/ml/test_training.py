@@ -110,6 +110,9 @@ def test_a_bad_training_setting_is_refused_with_its_reason_and_no_run_is_made(wo
         r = admin.post("/api/v1/training-runs/", {"project": "demo", "config": config}, format="json")
         assert r.status_code == 400, (config, r.content)
         assert next(iter(config)) in r.content.decode(), r.content
+    r = admin.post("/api/v1/training-runs/", {"project": "demo", "config": {
+        "transpose_prob": 0.5, "roi_size": [16, 16, 24]}}, format="json")
+    assert r.status_code == 400 and b"square crop" in r.content, r.content
     assert not TrainingRun.objects.filter(project=world["project"]).exists()
     r = admin.put("/api/v1/training-runs/schedule/", {"project": "demo", "enabled": True,
                                                       "config": {"batch_size": -1}}, format="json")
