@@ -1,7 +1,7 @@
 """Pre-annotation of a 512x512x300 phantom chest CT with the starter model, side by side with a
 bare MONAI sliding_window_inference of the same network on the same preprocessed tensor.
 
-    .venv/bin/python bench/inference.py [--bundle inference/bundles/chest-ct-nodules]
+    .venv/bin/python bench/inference.py [--bundle inference/bundles/chest-ct-nodules] [--repeat N]
 
 Prints one table; peak RSS is the whole process (phantom + DICOM + inference).
 """
@@ -39,8 +39,11 @@ def main() -> None:
     ap.add_argument("--bundle", type=Path, default=ROOT / "inference/bundles/chest-ct-nodules")
     ap.add_argument("--seed", type=int, default=777)
     ap.add_argument("--repeat", type=int, default=2, help="interleaved runs; best of each kept")
+    ap.add_argument("--sw-batch-size", type=int, default=None, help="override the bundle's, both sides")
     args = ap.parse_args()
     bundle = load_bundle(args.bundle)
+    if args.sw_batch_size:
+        bundle.params["sw_batch_size"] = args.sw_batch_size
     ph = chest_ct(args.seed, size=512, slices=300)
     with tempfile.TemporaryDirectory() as tmp:
         write_dicom_series(ph, Path(tmp), patient_id="BENCH", patient_name="Bench")
@@ -76,6 +79,7 @@ def main() -> None:
                    f"{precision_for(dev)})"),
         ("load average at end (1 min)", f"{os.getloadavg()[0]:.1f}"),
         ("runs (interleaved, best kept)", f"{args.repeat}"),
+        ("windows per batch", f"{p['sw_batch_size']}"),
         ("input", f"{volume.shape} spacing {tuple(round(s, 3) for s in volume.spacing)}"),
         ("model grid", f"{tuple(image.shape[1:])}"),
         ("read DICOM (300 files) s", f"{t_read:.2f}"),

@@ -128,16 +128,28 @@ def predict_probability(bundle: Bundle, image: torch.Tensor, device: torch.devic
     p = bundle.params
     roi = tuple(int(v) for v in p["roi_size"])
     net = bundle.network.to(device).eval()
+    out_device = output_device(device, image.numel(), bundle.out_channels)
     with torch.inference_mode(), autocast_for(device):
         try:
             logits = sliding_window_inference(
                 image[None].to(device), roi, int(p["sw_batch_size"]), predictor or net,
                 overlap=float(p["sw_overlap"]), mode=str(p["sw_mode"]), sw_device=device,
-                device=torch.device("cpu"))
+                device=out_device)
         except RuntimeError as exc:  # e.g. a channel mismatch inside the network
             raise InvalidVolumeError(f"model failed on this volume: {exc}") from exc
         prob = foreground_probability(torch.as_tensor(logits))[0, 0]
-    return prob.numpy()
+    return prob.cpu().numpy()
+
+
+def output_device(device: torch.device, voxels: int, channels: int) -> torch.device:
+    """Where sliding-window results are stitched: on the GPU when the logits, the weight map and
+    the softmax fit in a quarter of its free memory (adding each window's output on the host
+    costs a copy and a CPU pass per window), on the host otherwise."""
+    if device.type != "cuda":
+        return torch.device("cpu")
+    need = voxels * 4 * (2 * channels + 2)  # float32 logits + softmax, count map, probability
+    free, _total = torch.cuda.mem_get_info(device)
+    return device if need * 4 <= free else torch.device("cpu")
 
 
 def invert_components(prob: np.ndarray, fine_shape: tuple[int, int, int], *, threshold: float,

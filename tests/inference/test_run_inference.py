@@ -122,3 +122,16 @@ def test_precision_follows_the_device_and_the_cpu_override(monkeypatch: pytest.M
             assert y.dtype == getattr(torch, expected)
         finally:
             cpu_bf16.cache_clear()
+
+
+def test_windows_are_stitched_on_the_gpu_only_when_the_result_fits(monkeypatch: pytest.MonkeyPatch
+                                                                   ) -> None:
+    from inference.engine import output_device
+
+    cuda = torch.device("cuda")
+    voxels = 375 * 401 * 401  # the 512x512x300 CT on the 1 mm model grid: ~2.4 GB stitched
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda _d=None: (80 << 30, 80 << 30))
+    assert output_device(cuda, voxels, 2) == cuda
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda _d=None: (4 << 30, 80 << 30))
+    assert output_device(cuda, voxels, 2) == torch.device("cpu")  # a busy card: stitch on host
+    assert output_device(torch.device("cpu"), voxels, 2) == torch.device("cpu")

@@ -13,6 +13,7 @@ import torch
 from inference import Volume, load_bundle
 from inference.bundle import write_bundle
 from inference.candidates import measure_mask
+from inference.engine import pick_device, precision_for
 from training.data import Case, cases_from_dir, split_by_patient, stated_diameters
 from training.evaluate import evaluate
 from training.finetune import FinetuneConfig, Progress, TrainingCancelled, finetune
@@ -73,7 +74,8 @@ def test_finetune_exports_bundle_with_provenance(base: Path, cases: list[Case],
     assert "val_dice" in meta["metrics"]
     assert load_bundle(result.bundle_dir).version.startswith("1.0.0+ft")
     trained = meta["training"]  # how it was trained: enough to tell two runs' numbers apart
-    assert trained["device"] == "cpu" and trained["precision"] in ("bfloat16", "float32")
+    dev = pick_device(None)  # CUDA where there is one (checked on a lent H100), else the CPU
+    assert trained["device"] == dev.type and trained["precision"] == precision_for(dev)
     assert trained["epochs_run"] == 2 and trained["seconds"] > 0
 
 
@@ -111,8 +113,9 @@ def test_compiled_training_matches_eager(base: Path, cases: list[Case], tmp_path
     from MONAI's MetaTensor batches converted to plain tensors. Compared by what the networks
     compute: a conv bias in front of a norm layer has a zero gradient in exact arithmetic, and
     Adam turns the rounding noise in it into lr-sized steps that differ between the two.
-    In float32: on bfloat16 CPUs (AMX) fused kernels round differently from eager ones (losses
-    1e-4 apart), which says nothing about whether compiling changed the computation."""
+    In float32 on the CPU: on bfloat16 CPUs (AMX) fused kernels round differently from eager
+    ones (losses 1e-4 apart), which says nothing about whether compiling changed the computation.
+    CUDA trains in float16, where fused and eager kernels differ by float16 rounding."""
     eager = finetune(base, cases, _config(), tmp_path / "eager")
     compiled = finetune(base, cases, _config(compile=True), tmp_path / "compiled")
     assert [h["loss"] for h in compiled.history] == pytest.approx(
@@ -122,7 +125,9 @@ def test_compiled_training_matches_eager(base: Path, cases: list[Case], tmp_path
         outs = [load_bundle(r.bundle_dir).network.eval()(x) for r in (eager, compiled)]
         before = load_bundle(base).network.eval()(x)
     assert not torch.allclose(outs[0], before, atol=1e-4)  # it did train
-    assert torch.allclose(outs[0], outs[1], atol=1e-4)
+    tol = 1e-4 if precision_for(pick_device(None)) == "float32" else 2e-3
+    gap = float((outs[0] - outs[1]).abs().max())
+    assert gap <= tol, f"compiled and eager networks differ by {gap:.2e}"
     assert load_bundle(compiled.bundle_dir).metadata["training"]["compile"] is True
 
 
