@@ -129,7 +129,7 @@ def test_windows_are_stitched_on_the_gpu_only_when_the_result_fits(monkeypatch: 
     from inference.engine import output_device
 
     cuda = torch.device("cuda")
-    voxels = 375 * 401 * 401  # the 512x512x300 CT on the 1 mm model grid: ~2.4 GB stitched
+    voxels = 375 * 401 * 401  # the 512x512x300 CT on the 1 mm model grid: ~1.4 GB to stitch
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda _d=None: (80 << 30, 80 << 30))
     assert output_device(cuda, voxels, 2) == cuda
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda _d=None: (4 << 30, 80 << 30))
