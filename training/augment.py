@@ -27,6 +27,39 @@ def plain(t: Any) -> torch.Tensor:
     return t if isinstance(t, torch.Tensor) else torch.as_tensor(t)
 
 
+THICK_SLICE_MM = (2.0, 2.5)  # the thick end of routine chest CT reconstructions
+
+
+def resample_z(t: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Linear samples of a (C, Z, Y, X) tensor at fractional z `positions` (inside [0, Z-1])."""
+    lo = positions.floor().long().clamp(0, t.shape[1] - 1)
+    hi = (lo + 1).clamp(max=t.shape[1] - 1)
+    w = (positions - lo.to(positions.dtype)).to(t.dtype).view(1, -1, 1, 1)
+    return t[:, lo] * (1 - w) + t[:, hi] * w
+
+
+def thicken_slices(image: torch.Tensor, label: torch.Tensor, step: float, phase: float
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A crop as a scan with slices every `step` voxels (first at `phase`) would show it after
+    linear resampling to this grid, as `inference.transforms.prepare` does with thick slices:
+    the slices are point samples of the crop, the grid is interpolated between them. The label
+    goes the same way and is thresholded at 0.5, as `prepare` thresholds a resampled truth."""
+    z = image.shape[1]
+    slices = torch.arange(phase, z - 1 + 1e-6, step, dtype=torch.float64)
+    if len(slices) < 2:
+        return image, label
+    grid = torch.arange(z, dtype=torch.float64)
+    # Each grid row lies between two slices k and k+1 (clamped at both ends).
+    k = torch.searchsorted(slices, grid, right=True).sub(1).clamp(0, len(slices) - 2)
+    frac = ((grid - slices[k]) / step).clamp(0.0, 1.0)
+    sampled_img, sampled_lab = resample_z(image, slices), resample_z(label.float(), slices)
+    w = frac.to(image.dtype).view(1, -1, 1, 1)
+    img = sampled_img[:, k] * (1 - w) + sampled_img[:, k + 1] * w
+    lab = sampled_lab[:, k] * (1 - w.to(sampled_lab.dtype)) + sampled_lab[:, k + 1] * \
+        w.to(sampled_lab.dtype)
+    return img, (lab >= 0.5).to(label.dtype)
+
+
 def crop_start(centre: int, roi: int, size: int) -> int:
     """First index of a `roi`-long window centred on `centre`, shifted to stay inside `size`."""
     return int(min(max(centre - roi // 2, 0), max(size - roi, 0)))
@@ -38,13 +71,15 @@ class BalancedCropsd(Randomizable, MapTransform):
     each crop mirrored along each spatial axis in `flip_axes` with probability `flip_prob`, its
     two in-plane axes swapped with probability `transpose_prob` (square in-plane crops only),
     its intensity scaled by 1 + U(-scale, scale) and shifted by U(-shift, shift), each with
-    probability `intensity_prob`. Returns a list of {"image", "label"} dicts, as MONAI's
-    multi-sample crops do."""
+    probability `intensity_prob`; with probability `thick_slice_prob`, a crop from a scan with
+    thinner slices than a draw from `THICK_SLICE_MM` is re-sampled as if it had those
+    (`thicken_slices`; the case's "slice_mm" and "grid_mm" z spacings say). Returns a list of
+    {"image", "label"} dicts, as MONAI's multi-sample crops do."""
 
     def __init__(self, roi_size: tuple[int, int, int], num_samples: int, pos: float = 0.5,
                  flip_prob: float = 0.5, scale: float = 0.05, shift: float = 0.03,
                  intensity_prob: float = 0.5, flip_axes: tuple[int, ...] = (2,),
-                 transpose_prob: float = 0.0) -> None:
+                 transpose_prob: float = 0.0, thick_slice_prob: float = 0.0) -> None:
         MapTransform.__init__(self, keys=["image", "label"])
         self.roi_size, self.num_samples, self.pos = tuple(roi_size), num_samples, pos
         self.flip_prob, self.scale, self.shift = flip_prob, scale, shift
@@ -52,6 +87,7 @@ class BalancedCropsd(Randomizable, MapTransform):
         self.flip_axes = tuple(int(a) for a in flip_axes)
         check_crop_augmentation(self.roi_size, self.flip_axes, transpose_prob)  # a ValueError
         self.transpose_prob = transpose_prob
+        self.thick_slice_prob = thick_slice_prob
 
     def randomize(self, data: Any = None) -> None:  # draws happen per crop in __call__
         pass
@@ -76,6 +112,8 @@ class BalancedCropsd(Randomizable, MapTransform):
             window = tuple(slice(s, s + r) for s, r in zip(starts, self.roi_size, strict=True))
             img = image[(slice(None), *window)].clone()
             lab = label[(slice(None), *window)].clone()
+            if self.thick_slice_prob > 0 and self.R.rand() < self.thick_slice_prob:
+                img, lab = self._thicken(img, lab, data)
             # One draw per listed axis, none for the swap when it is off: the default
             # (last axis only, no swap) replays the random stream of earlier versions.
             flips = [a + 1 for a in self.flip_axes if self.R.rand() < self.flip_prob]
@@ -89,3 +127,13 @@ class BalancedCropsd(Randomizable, MapTransform):
                 img += self.R.uniform(-self.shift, self.shift)
             out.append({"image": img, "label": lab})
         return out
+
+    def _thicken(self, img: torch.Tensor, lab: torch.Tensor, data: Mapping[Hashable, Any]
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        grid_mm = float(data.get("grid_mm", 1.0))
+        slice_mm = float(data.get("slice_mm", grid_mm))
+        thick = float(self.R.uniform(*THICK_SLICE_MM))
+        step = thick / grid_mm
+        if thick < 1.25 * slice_mm or step <= 1.0:  # already about that thick
+            return img, lab
+        return thicken_slices(img, lab, step, float(self.R.uniform(0.0, step)))

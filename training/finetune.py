@@ -61,7 +61,9 @@ class PrepareCased(MapTransform):
     def __call__(self, data: Any) -> dict[str, Any]:
         volume, label = load_case(data["case"])
         prep = prepare(volume, self.params, label)
-        return {"image": prep.image, "label": prep.label, "case_id": data["case"].case_id}
+        # z spacings (mm) of the scan's slices and of the model grid, for `BalancedCropsd`.
+        return {"image": prep.image, "label": prep.label, "case_id": data["case"].case_id,
+                "slice_mm": float(prep.canonical.spacing[0]), "grid_mm": float(prep.spacing[0])}
 
 
 def seed_everything(seed: int) -> None:
@@ -77,7 +79,8 @@ def train_transforms(config: FinetuneConfig) -> Compose:
         CropCentresd(per_lesion=config.per_lesion, hard_share=config.hard_share,
                      contrast=config.contrast, seed=config.seed),
         BalancedCropsd(config.roi_size, config.num_samples, pos=config.pos_fraction,
-                       flip_axes=config.flip_axes, transpose_prob=config.transpose_prob),
+                       flip_axes=config.flip_axes, transpose_prob=config.transpose_prob,
+                       thick_slice_prob=config.thick_slice_prob),
     ])
 
 

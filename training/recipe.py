@@ -32,6 +32,11 @@ class FinetuneConfig:
     # network each lesion-on-wall or lesion-on-vessel configuration in up to 16 orientations.
     flip_axes: tuple[int, ...] = (2,)
     transpose_prob: float = 0.0
+    # Share of crops from thinner-sliced scans re-sampled as if scanned at 2.0-2.5 mm slices
+    # (`training.augment.thicken_slices`), for data whose slice thickness varies more than the
+    # training set shows. Off in the chest recipe: at 0.35 it found fewer nodules on 2-2.5 mm
+    # slices, not more (BENCHMARKS.md, ninth session).
+    thick_slice_prob: float = 0.0
     num_workers: int = 0
     val_every: int = 1
     # torch.compile the training forward/backward (fuses norm, activation and residual adds:
@@ -43,7 +48,7 @@ class FinetuneConfig:
 # crops, sampling and augmentation its weights and BatchNorm statistics were fitted to. Epochs,
 # time, learning rate, seed and split stay the caller's; compiling is a property of the machine.
 INHERITED = ("roi_size", "batch_size", "num_samples", "pos_fraction", "per_lesion", "hard_share",
-             "contrast", "flip_axes", "transpose_prob")
+             "contrast", "flip_axes", "transpose_prob", "thick_slice_prob")
 
 
 _FIELDS = {f.name for f in fields(FinetuneConfig)}
@@ -112,8 +117,8 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise TypeError("expected a number")
     number = type(default)(value)
-    if name in ("pos_fraction", "hard_share", "transpose_prob", "val_fraction") and \
-            not 0.0 <= number <= 1.0:
+    shares = ("pos_fraction", "hard_share", "transpose_prob", "thick_slice_prob", "val_fraction")
+    if name in shares and not 0.0 <= number <= 1.0:
         raise ValueError("expected a share between 0 and 1")
     if name in ("max_epochs", "batch_size", "num_samples", "per_lesion", "val_every", "lr"):
         _positive(number)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
-from training.augment import BalancedCropsd, crop_start
+from training.augment import BalancedCropsd, crop_start, thicken_slices
 
 
 def _item() -> dict:
@@ -117,3 +117,53 @@ def test_default_mirroring_replays_the_last_axis_flip_stream() -> None:
         assert torch.equal(c["image"][0], want.flip(-1) if flipped else want)
         flips += flipped
     assert 0 < flips < 32
+
+
+def _sphere(radius: float, size: int = 32) -> torch.Tensor:
+    g = torch.stack(torch.meshgrid(*[torch.arange(size, dtype=torch.float32)] * 3,
+                                   indexing="ij"))
+    return (((g - size / 2) ** 2).sum(0).sqrt() <= radius).float()[None]
+
+
+def test_thicken_slices_keeps_the_grid_and_samples_every_step() -> None:
+    ramp = torch.arange(20, dtype=torch.float32).view(1, 20, 1, 1).expand(1, 20, 3, 3).clone()
+    img, lab = thicken_slices(ramp, (ramp >= 10).float(), 2.5, 0.5)
+    assert img.shape == ramp.shape and lab.shape == ramp.shape
+    # A linear ramp survives point sampling + linear interpolation between the slices (0.5,
+    # 3.0, ... 18.0); rows outside the first and last slice take their value.
+    want = ramp[0, :, 0, 0].clamp(0.5, 18.0)
+    assert torch.allclose(img[0, :, 0, 0], want, atol=1e-5)
+    assert torch.equal(lab[0, :, 0, 0], (want >= 9.5).float())  # linear label, then >= 0.5
+
+
+def test_thicken_slices_blurs_a_small_nodule_along_z_only() -> None:
+    ball = _sphere(2.2)
+    img, lab = thicken_slices(ball.clone(), ball.clone(), 2.5, 1.3)
+    centre = 16
+    # In-plane, the slice through the centre row keeps its disc; along z the profile spreads
+    # and loses its peak between samples, as a 4.4 mm nodule on 2.5 mm slices does.
+    z_profile = img[0, :, centre, centre]
+    assert int((z_profile > 0).sum()) > int((ball[0, :, centre, centre] > 0).sum())
+    assert float(img.sum()) == pytest.approx(float(ball.sum()), rel=0.35)
+    # In-plane nothing spreads: each row shows only discs of the slices it lies between.
+    near = ball[0, centre - 3:centre + 3].amax(0) > 0
+    assert bool(((img[0, centre] > 0) & ~near).sum() == 0)
+    assert lab.any() and lab.sum() < 2 * ball.sum()
+
+
+def test_thick_slice_crops_only_from_thinner_scans() -> None:
+    ball = _sphere(3.0)
+    fg = np.flatnonzero(ball[0].numpy().ravel())
+    thin = {"image": ball.clone(), "label": ball.clone(), "label_fg": fg, "label_bg": fg,
+            "slice_mm": 0.625, "grid_mm": 1.0}
+    t = BalancedCropsd((32, 32, 32), num_samples=16, pos=1.0, flip_prob=0.0, intensity_prob=0.0,
+                       thick_slice_prob=1.0)
+    t.set_random_state(seed=5)
+    assert all(not torch.equal(c["image"], ball) for c in t(thin))
+    thick = {**thin, "slice_mm": 2.5}  # a scan already that thick is left as it is
+    t.set_random_state(seed=5)
+    assert all(torch.equal(c["image"], ball) for c in t(thick))
+    off = BalancedCropsd((32, 32, 32), num_samples=16, pos=1.0, flip_prob=0.0,
+                         intensity_prob=0.0)
+    off.set_random_state(seed=5)
+    assert all(torch.equal(c["image"], ball) for c in off(thin))

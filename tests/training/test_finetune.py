@@ -196,10 +196,11 @@ def test_cases_from_dir_reads_stated_diameters(tmp_path: Path) -> None:
 def test_fine_tuning_keeps_the_base_recipe_and_the_callers_settings_win() -> None:
     recorded = {"training": {"roi_size": [40, 40, 40], "batch_size": 3, "hard_share": 0.7,
                              "flip_axes": [0, 1, 2], "transpose_prob": 0.5, "lr": 0.002,
-                             "max_epochs": 400, "compile": True, "seed": 9}}
+                             "max_epochs": 400, "compile": True, "seed": 9,
+                             "thick_slice_prob": 0.3}}
     c = recipe_for(recorded, {"max_epochs": 3, "batch_size": 1, "unknown": 1})
-    assert (c.roi_size, c.hard_share, c.flip_axes, c.transpose_prob) == ((40, 40, 40), 0.7,
-                                                                         (0, 1, 2), 0.5)
+    assert (c.roi_size, c.hard_share, c.flip_axes, c.transpose_prob, c.thick_slice_prob) == (
+        (40, 40, 40), 0.7, (0, 1, 2), 0.5, 0.3)
     defaults = FinetuneConfig()
     assert (c.max_epochs, c.batch_size) == (3, 1)
     assert (c.lr, c.compile, c.seed) == (defaults.lr, defaults.compile, defaults.seed)
@@ -211,7 +212,7 @@ def test_fine_tuning_keeps_the_base_recipe_and_the_callers_settings_win() -> Non
     assert recipe_for({"training": "x"}) == defaults == recipe_for({})
     for bad in ({"max_epochs": 0}, {"lr": "fast"}, {"roi_size": [4, 4]}, {"compile": "yes"},
                 {"pos_fraction": 1.5}, {"max_minutes": -1}, {"batch_size": True},
-                {"flip_axes": [3]}):
+                {"flip_axes": [3]}, {"thick_slice_prob": -0.1}):
         with pytest.raises(RecipeError, match=next(iter(bad))):
             recipe_for({}, bad)
     # settings fine one by one that the crop augmentation cannot use together
