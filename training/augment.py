@@ -48,15 +48,10 @@ def thicken_slices(image: torch.Tensor, label: torch.Tensor, step: float, phase:
     slices = torch.arange(phase, z - 1 + 1e-6, step, dtype=torch.float64)
     if len(slices) < 2:
         return image, label
-    grid = torch.arange(z, dtype=torch.float64)
-    # Each grid row lies between two slices k and k+1 (clamped at both ends).
-    k = torch.searchsorted(slices, grid, right=True).sub(1).clamp(0, len(slices) - 2)
-    frac = ((grid - slices[k]) / step).clamp(0.0, 1.0)
-    sampled_img, sampled_lab = resample_z(image, slices), resample_z(label.float(), slices)
-    w = frac.to(image.dtype).view(1, -1, 1, 1)
-    img = sampled_img[:, k] * (1 - w) + sampled_img[:, k + 1] * w
-    lab = sampled_lab[:, k] * (1 - w.to(sampled_lab.dtype)) + sampled_lab[:, k + 1] * \
-        w.to(sampled_lab.dtype)
+    # Each grid row as a fractional slice index; rows beyond the first or last slice take it.
+    between = ((torch.arange(z, dtype=torch.float64) - phase) / step).clamp(0, len(slices) - 1)
+    img = resample_z(resample_z(image, slices), between)
+    lab = resample_z(resample_z(label.float(), slices), between)
     return img, (lab >= 0.5).to(label.dtype)
 
 
