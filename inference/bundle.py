@@ -1,8 +1,10 @@
 """MONAI bundles: load from a directory or zip, validate, and keep everything in memory.
 
-Layout: `configs/metadata.json`, `configs/inference.json`, `models/model.pt`. Only
-`network_def` is instantiated (through monai.bundle.ConfigParser) and its `_target_` must be a
-MONAI network: a bundle is data, so expressions (`$...`) that would run code are refused.
+Layout: `configs/metadata.json`, `configs/inference.json`, `models/model.pt` (and, for a
+bundle with a second detection stage, its `second_stage` section in inference.json and
+`models/second_stage.pt`). Only a `network_def` is instantiated (through
+monai.bundle.ConfigParser) and its `_target_` must be a MONAI network: a bundle is data, so
+expressions (`$...`) that would run code are refused.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from typing import Any
 import torch
 
 from .errors import BundleError
+from .second_stage import CONFIG_KEY as SECOND_STAGE_KEY
+from .second_stage import WEIGHTS as SECOND_STAGE_WEIGHTS
+from .second_stage import SecondStage, check_classifier, parse_params
 
 MAX_ZIP_BYTES = 512 * 1024**2  # uncompressed; a starter model is a few MB
 METADATA = "configs/metadata.json"
@@ -56,6 +61,7 @@ class Bundle:
     network: torch.nn.Module
     source: Path | None = None
     state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
+    second_stage: SecondStage | None = None
 
     @property
     def in_channels(self) -> int:
@@ -168,46 +174,64 @@ def _resolve_params(config: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def build_network(config: dict[str, Any]) -> torch.nn.Module:
+def build_network(config: dict[str, Any], where: str = "network_def") -> torch.nn.Module:
     """Instantiate `network_def` via ConfigParser after checking it names a MONAI network."""
     from monai.bundle import ConfigParser
 
     net_def = config.get("network_def")
     if not isinstance(net_def, dict) or "_target_" not in net_def:
-        raise BundleError("inference.json: missing 'network_def' with a '_target_'")
-    _check_no_expressions(net_def, "network_def")
+        raise BundleError(f"inference.json: missing '{where}' with a '_target_'")
+    _check_no_expressions(net_def, where)
     target = str(net_def["_target_"])
     short = target.rsplit(".", 1)[-1]
     import monai.networks.nets as nets
 
     if not (target == short or target.startswith("monai.networks.nets.")) or not hasattr(
             nets, short):
-        raise BundleError(f"network_def._target_ must be a MONAI network, got {target!r}")
+        raise BundleError(f"{where}._target_ must be a MONAI network, got {target!r}")
     parser = ConfigParser({"network_def": net_def})
     try:
         net = parser.get_parsed_content("network_def")
     except Exception as exc:  # noqa: BLE001 - any construction failure is a bad bundle
-        raise BundleError(f"cannot build network_def: {exc}") from exc
+        raise BundleError(f"cannot build {where}: {exc}") from exc
     if not isinstance(net, torch.nn.Module):
-        raise BundleError("network_def did not produce a torch module")
+        raise BundleError(f"{where} did not produce a torch module")
     return net
 
 
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def load_state_dict(path: Path, name: str = WEIGHTS) -> dict[str, torch.Tensor]:
     if path.is_symlink() or not path.is_file():
-        raise BundleError(f"missing {WEIGHTS}")
+        raise BundleError(f"missing {name}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError,
             TypeError) as exc:
-        raise BundleError(f"{WEIGHTS} is not a plain tensor state dict: "
+        raise BundleError(f"{name} is not a plain tensor state dict: "
                           f"{str(exc).splitlines()[0][:200]}") from exc
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not obj or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
-        raise BundleError(f"{WEIGHTS} must hold a dict of tensors")
+        raise BundleError(f"{name} must hold a dict of tensors")
     return obj
+
+
+def _load_weights(net: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise BundleError(f"weights do not fit {where}: {str(exc)[:300]}") from exc
+    net.eval()
+
+
+def _load_second_stage(root: Path, section: Any) -> SecondStage:
+    params = parse_params(section)
+    where = f"{SECOND_STAGE_KEY}.network_def"
+    net = build_network(section, where)
+    state = load_state_dict(root / SECOND_STAGE_WEIGHTS, SECOND_STAGE_WEIGHTS)
+    _load_weights(net, state, where)
+    check_classifier(net, params.patch)
+    return SecondStage(network=net, params=params, state_dict=state)
 
 
 def _load_dir(root: Path, *, source: Path) -> Bundle:
@@ -227,11 +251,9 @@ def _load_dir(root: Path, *, source: Path) -> Bundle:
     if int(config["network_def"].get("out_channels", 2)) not in (1, 2):
         raise BundleError("network out_channels must be 1 (sigmoid) or 2 (softmax)")
     state = load_state_dict(root / WEIGHTS)
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise BundleError(f"weights do not fit network_def: {str(exc)[:300]}") from exc
-    net.eval()
+    _load_weights(net, state, "network_def")
+    second = (_load_second_stage(root, config[SECOND_STAGE_KEY])
+              if SECOND_STAGE_KEY in config else None)
     return Bundle(
         name=str(metadata.get("name", root.name)),
         version=version,
@@ -241,20 +263,26 @@ def _load_dir(root: Path, *, source: Path) -> Bundle:
         network=net,
         source=source,
         state_dict=state,
+        second_stage=second,
     )
 
 
 def write_bundle(
     out_dir: Path, *, metadata: dict[str, Any], config: dict[str, Any],
     state_dict: dict[str, torch.Tensor],
+    second_stage_state: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write a bundle directory (used by training's export and the starter models)."""
+    """Write a bundle directory (used by training's export and the starter models); a second
+    stage's weights go with a config that has its section."""
     out_dir = Path(out_dir)
     (out_dir / "configs").mkdir(parents=True, exist_ok=True)
     (out_dir / "models").mkdir(parents=True, exist_ok=True)
     (out_dir / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
     (out_dir / INFERENCE).write_text(json.dumps(config, indent=2) + "\n")
-    tmp = out_dir / (WEIGHTS + ".tmp")
-    torch.save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, tmp)
-    tmp.replace(out_dir / WEIGHTS)
+    for name, state in ((WEIGHTS, state_dict), (SECOND_STAGE_WEIGHTS, second_stage_state)):
+        if state is None:
+            continue
+        tmp = out_dir / (name + ".tmp")
+        torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, tmp)
+        tmp.replace(out_dir / name)
     return out_dir

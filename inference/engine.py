@@ -22,6 +22,7 @@ from .bundle import Bundle
 from .candidates import CONNECTIVITY, Candidate, Component, components_in, paint_candidates
 from .errors import InferenceCancelled, InvalidVolumeError
 from .grid import coarse_to_fine_slices, map_box_back, map_index_back, merge_boxes, resample_region
+from .second_stage import add_findings
 from .transforms import prepare
 from .volume import MAX_VOXELS, Volume, validate_volume
 
@@ -228,12 +229,19 @@ def run_inference(
     predictor = _Predictor(bundle.network.to(dev), total, report, should_cancel)
     prob = predict_probability(bundle, prep.image, dev, predictor)
     timings["sliding_window"] = time.perf_counter() - t1
+    threshold = float(params["threshold"])
+    if bundle.second_stage is not None:
+        report(_SWI, "second stage")
+        checkpoint()
+        t_ss = time.perf_counter()
+        add_findings(bundle.second_stage, prep.image[0].numpy(), prob, threshold=threshold,
+                     device=dev, autocast=autocast_for(dev))
+        timings["second_stage"] = time.perf_counter() - t_ss
     report(_SWI, "postprocess")
     checkpoint()
 
     t2 = time.perf_counter()
     canon = prep.canonical
-    threshold = float(params["threshold"])
     min_voxels = max(1, int(np.ceil(float(params["min_component_mm3"])
                                     / float(np.prod(canon.spacing)))))
     comps = invert_components(prob, canon.shape, threshold=threshold, min_voxels=min_voxels)

@@ -1,9 +1,11 @@
-"""`python -m training {phantoms,train,evaluate,starter}`."""
+"""`python -m training {phantoms,train,evaluate,second-stage,starter}`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from inference.errors import InferenceError
 
 from . import cli as training_cli
 from .phantoms import cli as phantoms_cli
@@ -15,7 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     phantoms_cli.add_parser(sub)
     training_cli.add_parsers(sub)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except InferenceError as exc:  # a bad bundle, case or setting: a message, not a traceback
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`python -m training train|evaluate|starter`."""
+"""`python -m training train|evaluate|second-stage|starter`."""
 
 from __future__ import annotations
 
@@ -26,6 +26,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     e.add_argument("--min-diameter", type=float, default=0.0)
     e.set_defaults(func=_evaluate)
 
+    t = sub.add_parser("second-stage", help="train a bundle's second detection stage (a patch "
+                       "classifier on blob candidates) on a folder of labelled cases")
+    t.add_argument("--bundle", type=Path, required=True)
+    t.add_argument("--data", type=Path, required=True)
+    t.add_argument("--out", type=Path, default=None, help="bundle folder (default: in place)")
+    t.add_argument("--iterations", type=int, default=800)
+    t.add_argument("--threshold", type=float, default=0.9)
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=_second_stage)
+
     s = sub.add_parser("starter", help="train a starter model from scratch on phantoms")
     s.add_argument("--kind", choices=["chest-ct", "brain-mr"], required=True)
     s.add_argument("--out", type=Path, required=True)
@@ -36,6 +46,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="training phantoms (default: the kind's documented recipe)")
     s.add_argument("--n-eval", type=int, default=10)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--second-stage-only", action="store_true",
+                   help="keep the network of the starter bundle at OUT, (re)train only the "
+                        "recipe's second stage on the same phantoms and re-score it")
     s.set_defaults(func=_starter)
 
 
@@ -70,9 +83,29 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _starter(args: argparse.Namespace) -> int:
-    from .starter import train_starter
+def _second_stage(args: argparse.Namespace) -> int:
+    from .data import cases_from_dir
+    from .second_stage import SecondStageConfig, attach_second_stage
 
+    if args.iterations < 1 or not 0.5 <= args.threshold < 1:
+        print("error: --iterations must be >= 1 and --threshold in [0.5, 1)", file=sys.stderr)
+        return 2
+    record = attach_second_stage(
+        args.bundle, cases_from_dir(args.data),
+        SecondStageConfig(iterations=args.iterations, threshold=args.threshold, seed=args.seed),
+        out=args.out, command=_command(), log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(json.dumps(record))
+    return 0
+
+
+def _starter(args: argparse.Namespace) -> int:
+    from .starter import retrain_second_stage, train_starter
+
+    if args.second_stage_only:
+        retrain_second_stage(args.kind, args.out, n_train=args.n_train, n_eval=args.n_eval,
+                             seed=args.seed, command=_command(),
+                             log=lambda m: print(m, flush=True))
+        return 0
     train_starter(args.kind, args.out, minutes=args.minutes, epochs=args.epochs, n_train=args.n_train,
                   n_eval=args.n_eval, seed=args.seed, command=_command(),
                   log=lambda m: print(m, flush=True))

@@ -42,4 +42,7 @@ def export_bundle(
         "command": command,
         "training": training or {},
     })
-    return write_bundle(out_dir, metadata=meta, config=base.config, state_dict=state_dict)
+    # A second detection stage is not retrained here: it travels with the bundle unchanged.
+    second = base.second_stage.state_dict if base.second_stage is not None else None
+    return write_bundle(out_dir, metadata=meta, config=base.config, state_dict=state_dict,
+                        second_stage_state=second)

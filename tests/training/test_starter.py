@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from training.finetune import FinetuneConfig
-from training.starter import SPECS
+from training.starter import SPECS, TRAIN_SEED0
 
 BUNDLES = Path(__file__).resolve().parents[2] / "inference" / "bundles"
 
@@ -35,3 +35,28 @@ def test_committed_starter_was_made_by_its_documented_recipe(kind: str) -> None:
         assert (tuple(got) if isinstance(got, list) else got) == want, name
     held_out = meta["metrics"]["held_out"]
     assert held_out["min_diameter_mm"] == spec.min_diameter_mm and held_out["n_cases"] == 10
+
+
+@pytest.mark.parametrize("kind", sorted(SPECS))
+def test_committed_second_stage_matches_the_recipe(kind: str) -> None:
+    """A bundle's second stage was trained as its spec says, on the recipe's training phantoms
+    (the held-out seeds never), and its inference.json uses the recipe's threshold."""
+    spec = SPECS[kind]
+    root = BUNDLES / spec.name / "configs"
+    meta = json.loads((root / "metadata.json").read_text())
+    config = json.loads((root / "inference.json").read_text())
+    want = spec.second_stage
+    if want is None:
+        assert "second_stage" not in config and "second_stage" not in meta
+        return
+    record = meta["second_stage"]
+    for name in ("iterations", "batch_size", "lr", "positive_share", "patch", "threshold"):
+        assert record[name] == getattr(want, name), name
+    assert tuple(record["channels"]) == want.channels
+    assert record["case_ids"] == sorted(f"{spec.name}-{TRAIN_SEED0 + i}" for i in
+                                        range(spec.n_train))
+    assert record["command"].startswith(f"python -m training starter --kind {kind} ")
+    assert config["second_stage"]["threshold"] == want.threshold
+    assert config["second_stage"]["patch"] == want.patch
+    held_out = meta["metrics"]["held_out"]
+    assert held_out["n_cases"] == 10 and held_out["min_diameter_mm"] == spec.min_diameter_mm
