@@ -139,3 +139,39 @@ def test_cli_trains_and_reports_bad_input(tmp_path: Path, cases, capsys) -> None
     assert "bundle not found" in capsys.readouterr().err
     assert main(["second-stage", "--bundle", str(src), "--data", str(data),
                  "--threshold", "0.2"]) == 2
+
+
+def test_starter_recipe_trains_both_stages_and_can_redo_the_second(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """`train_starter` with a second stage in the spec (shrunk to seconds), then
+    `--second-stage-only` on its output: the network stays, the stage and metrics are redone."""
+    from dataclasses import replace
+
+    from training import starter
+
+    tiny = replace(starter.SPECS["chest-ct"], name="tiny-chest", size=96, length_mm=40.0,
+                   network={**starter.CHEST_NETWORK, "channels": [4, 8], "strides": [2],
+                            "num_res_units": 0},
+                   params={**starter.SPECS["chest-ct"].params, "roi_size": [48, 48, 48]},
+                   recipe=replace(starter.SPECS["chest-ct"].recipe, compile=False,
+                                  roi_size=(24, 24, 24), val_every=1),
+                   second_stage=SMALL)
+    monkeypatch.setitem(starter.SPECS, "tiny", tiny)
+    out = tmp_path / "starter"
+    starter.train_starter("tiny", out, epochs=1, n_train=2, val_fraction=0.5, n_eval=1,
+                          command="python -m training starter --kind tiny", log=lambda m: None)
+    first = load_bundle(out)
+    assert first.second_stage is not None
+    assert first.metadata["second_stage"]["case_ids"] == ["tiny-chest-1000", "tiny-chest-1001"]
+    assert first.metadata["metrics"]["held_out"]["n_cases"] == 1
+
+    starter.retrain_second_stage("tiny", out, n_train=2, n_eval=1, seed=1, command="again",
+                                 log=lambda m: None)
+    second = load_bundle(out)
+    for k, v in first.state_dict.items():  # the network is untouched
+        assert torch.equal(second.state_dict[k], v)
+    assert second.metadata["second_stage"]["command"] == "again"
+    assert second.metadata["second_stage"]["seed"] == 1
+    assert "held_out_first_stage" in second.metadata["metrics"]
+    assert any(not torch.equal(second.second_stage.state_dict[k], v)
+               for k, v in first.second_stage.state_dict.items())
