@@ -27,6 +27,8 @@ class Candidate:
     diameter_mm: float
     volume_mm3: float
     bbox: tuple[int, int, int, int, int, int]  # z0, y0, x0, z1, y1, x1 (end exclusive)
+    # What proposed it: "network" (segmentation) or "second_stage" (blob + patch classifier).
+    detector: str = "network"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

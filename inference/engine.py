@@ -22,7 +22,7 @@ from .bundle import Bundle
 from .candidates import CONNECTIVITY, Candidate, Component, components_in, paint_candidates
 from .errors import InferenceCancelled, InvalidVolumeError
 from .grid import coarse_to_fine_slices, map_box_back, map_index_back, merge_boxes, resample_region
-from .second_stage import add_findings
+from .second_stage import add_findings, mark_second_stage
 from .transforms import prepare
 from .volume import MAX_VOXELS, Volume, validate_volume
 
@@ -230,12 +230,13 @@ def run_inference(
     prob = predict_probability(bundle, prep.image, dev, predictor)
     timings["sliding_window"] = time.perf_counter() - t1
     threshold = float(params["threshold"])
+    second: list[np.ndarray] = []
     if bundle.second_stage is not None:
         report(_SWI, "second stage")
         checkpoint()
         t_ss = time.perf_counter()
-        add_findings(bundle.second_stage, prep.image[0].numpy(), prob, threshold=threshold,
-                     device=dev, autocast=autocast_for(dev))
+        second = add_findings(bundle.second_stage, prep.image[0].numpy(), prob,
+                              threshold=threshold, device=dev, autocast=autocast_for(dev))
         timings["second_stage"] = time.perf_counter() - t_ss
     report(_SWI, "postprocess")
     checkpoint()
@@ -248,6 +249,7 @@ def run_inference(
     floor = float(params["min_probability"])
     comps = [c for c in comps if c.probability_max >= floor]
     label_c, cands = paint_candidates(comps, canon.shape, canon.spacing, canon.voxel_to_mm)
+    mark_second_stage(cands, label_c, second, prob.shape)
     ro = prep.reorientation
     label = np.ascontiguousarray(ro.undo(label_c))
     for c in cands:  # report positions in the caller's array order

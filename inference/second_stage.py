@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .blobs import BlobSettings, find_blobs
+from .candidates import Candidate
 from .errors import BundleError
 
 CONFIG_KEY = "second_stage"
@@ -125,8 +126,9 @@ def score_patches(net: torch.nn.Module, patches: np.ndarray, device: torch.devic
 
 
 def add_findings(stage: SecondStage, image: np.ndarray, prob: np.ndarray, *, threshold: float,
-                 device: torch.device, autocast: Any) -> int:
-    """Paint confident blobs that stage one missed into `prob` (in place); return how many.
+                 device: torch.device, autocast: Any) -> list[np.ndarray]:
+    """Paint confident blobs that stage one missed into `prob` (in place); return their centres
+    (model-grid voxel indices).
 
     A finding is a ball (at least `min_radius`, larger for blobs found at a larger scale) of the
     blob's dense voxels, given the classifier's probability, so the usual thresholding and
@@ -134,12 +136,12 @@ def add_findings(stage: SecondStage, image: np.ndarray, prob: np.ndarray, *, thr
     p = stage.params
     blobs = find_blobs(image, p.blobs)
     if len(blobs.points) == 0:
-        return 0
+        return []
     near = [float(prob[tuple(slice(max(c - 2, 0), c + 3) for c in pt)].max())
             for pt in blobs.points]
     todo = np.array([v < threshold for v in near])
     if not todo.any():
-        return 0
+        return []
     points, sigmas = blobs.points[todo], blobs.sigma[todo]
     scores = score_patches(stage.network, patches_at(image, points, p.patch), device, autocast)
     accepted: list[np.ndarray] = []
@@ -159,4 +161,17 @@ def add_findings(stage: SecondStage, image: np.ndarray, prob: np.ndarray, *, thr
         ball &= image[box] > p.blobs.dense_level
         region = prob[box]
         region[ball] = np.maximum(region[ball], scores[k])
-    return len(accepted)
+    return accepted
+
+
+def mark_second_stage(candidates: list[Candidate], label: np.ndarray, centres: list[np.ndarray],
+                      model_shape: tuple[int, ...]) -> None:
+    """Set `detector` on the candidates (label map `label`, canonical grid) that hold a second-
+    stage centre, given on the model grid of shape `model_shape`."""
+    by_label = {c.label: c for c in candidates}
+    for centre in centres:
+        idx = tuple(min(max(int(round((float(v) + 0.5) * n / m - 0.5)), 0), n - 1)
+                    for v, n, m in zip(centre, label.shape, model_shape, strict=True))
+        hit = by_label.get(int(label[idx]))
+        if hit is not None:
+            hit.detector = "second_stage"

@@ -77,6 +77,8 @@ def test_starter_model_finds_the_big_nodule(tmp_path: Path) -> None:
     hits = [c for c in result.candidates
             if np.linalg.norm(np.subtract(c.centroid_mm, lesion.center_mm)) < lesion.diameter_mm]
     assert hits, f"nodule {lesion} not found in {result.candidates}"
+    assert hits[0].detector == "network"  # a 12 mm nodule is the network's, not the blob stage's
+    assert "second_stage" in result.timings  # the committed chest bundle has both stages
     # Detection only: the chest starter's segmentation quality is below the bar (BENCHMARKS.md).
     assert ((result.label == hits[0].label) & (ph.label > 0)).sum() > 0
 

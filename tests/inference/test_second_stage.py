@@ -128,6 +128,7 @@ def test_second_stage_adds_the_nodule_the_first_stage_missed(tmp_path: Path) -> 
     assert best.probability_max == pytest.approx(1 / (1 + np.exp(-5.0)), abs=0.01)
     assert np.abs(np.array(best.centroid_voxel) - np.array(BALL)).max() <= 1.5
     assert sure.label[BALL] == best.label
+    assert best.detector == "second_stage" and best.to_dict()["detector"] == "second_stage"
     assert 4 <= best.diameter_mm <= 9
 
     unsure = run_inference(load_bundle(two_stage_bundle(tmp_path / "b", -5.0)), vol,
