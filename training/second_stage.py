@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import torch
 from scipy import ndimage
 from torch.nn.functional import binary_cross_entropy_with_logits
 
+from inference.blobs import BlobSettings, find_blobs
 from inference.bundle import Bundle, build_network, load_bundle, write_bundle
 from inference.engine import autocast_for, pick_device
 from inference.errors import BundleError, InvalidVolumeError
@@ -44,7 +45,7 @@ class SecondStageConfig:
     # Classifier probability that adds a finding: 0.9 added ~0.2 false positives per scan on
     # eighty validation phantoms (seeds 1040-1119, neither stage trained on them).
     threshold: float = 0.9
-    params: SecondStageParams = field(default_factory=SecondStageParams)
+    blobs: BlobSettings = field(default_factory=BlobSettings)
 
 
 def classifier_def(patch: int, channels: tuple[int, ...]) -> dict[str, Any]:
@@ -63,8 +64,6 @@ class Examples:
 
 def collect_examples(bundle: Bundle, cases: list[Case], params: SecondStageParams,
                      log: Callable[[str], None] = print) -> Examples:
-    from inference.blobs import find_blobs
-
     side = params.patch + 2 * SHIFT
     patches, labels = [], []
     for case in cases:
@@ -148,7 +147,7 @@ def attach_second_stage(bundle_dir: Path | str, cases: list[Case],
     """Train a second stage for the bundle on `cases` and write the bundle (to `out`, or in
     place) with it; returns the training record also stored in metadata.json."""
     cfg = config or SecondStageConfig()
-    params = replace(cfg.params, patch=cfg.patch, threshold=cfg.threshold)
+    params = SecondStageParams(patch=cfg.patch, threshold=cfg.threshold, blobs=cfg.blobs)
     target = Path(out) if out is not None else Path(bundle_dir)
     if target.is_file():
         raise BundleError(f"{target.name} is a zip: give a folder to write the bundle to")
@@ -156,7 +155,7 @@ def attach_second_stage(bundle_dir: Path | str, cases: list[Case],
     t0 = time.monotonic()
     ex = collect_examples(bundle, cases, params, log)
     net, losses = train_classifier(ex, cfg, device=device, log=log)
-    record = {**{k: v for k, v in asdict(cfg).items() if k != "params"},
+    record = {**{k: v for k, v in asdict(cfg).items() if k != "blobs"},
               "channels": list(cfg.channels), "examples": int(len(ex.labels)),
               "positives": int(ex.labels.sum()), "scans": ex.scans,
               "case_ids": sorted(c.case_id for c in cases), "losses": losses,
