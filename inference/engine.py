@@ -236,7 +236,8 @@ def run_inference(
         checkpoint()
         t_ss = time.perf_counter()
         second = add_findings(bundle.second_stage, prep.image[0].numpy(), prob,
-                              threshold=threshold, device=dev, autocast=autocast_for(dev))
+                              threshold=threshold, device=dev, autocast=autocast_for(dev),
+                              timings=timings)
         timings["second_stage"] = time.perf_counter() - t_ss
     report(_SWI, "postprocess")
     checkpoint()

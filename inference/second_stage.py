@@ -9,6 +9,7 @@ inference is unchanged.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -126,15 +127,20 @@ def score_patches(net: torch.nn.Module, patches: np.ndarray, device: torch.devic
 
 
 def add_findings(stage: SecondStage, image: np.ndarray, prob: np.ndarray, *, threshold: float,
-                 device: torch.device, autocast: Any) -> list[np.ndarray]:
+                 device: torch.device, autocast: Any,
+                 timings: dict[str, float] | None = None) -> list[np.ndarray]:
     """Paint confident blobs that stage one missed into `prob` (in place); return their centres
-    (model-grid voxel indices).
+    (model-grid voxel indices). `timings` (if given) gets the blob search's and the classifier's
+    seconds.
 
     A finding is a ball (at least `min_radius`, larger for blobs found at a larger scale) of the
     blob's dense voxels, given the classifier's probability, so the usual thresholding and
     component measurement turn it into a candidate with that probability."""
     p = stage.params
+    clock = time.perf_counter()
     blobs = find_blobs(image, p.blobs)
+    if timings is not None:
+        timings["second_stage_blobs"] = time.perf_counter() - clock
     if len(blobs.points) == 0:
         return []
     near = [float(prob[tuple(slice(max(c - 2, 0), c + 3) for c in pt)].max())
@@ -143,7 +149,10 @@ def add_findings(stage: SecondStage, image: np.ndarray, prob: np.ndarray, *, thr
     if not todo.any():
         return []
     points, sigmas = blobs.points[todo], blobs.sigma[todo]
+    clock = time.perf_counter()
     scores = score_patches(stage.network, patches_at(image, points, p.patch), device, autocast)
+    if timings is not None:
+        timings["second_stage_classifier"] = time.perf_counter() - clock
     accepted: list[np.ndarray] = []
     for k in np.argsort(-scores, kind="stable"):
         if scores[k] < p.threshold:

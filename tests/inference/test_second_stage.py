@@ -179,7 +179,9 @@ def test_second_stage_adds_the_nodule_the_first_stage_missed(tmp_path: Path) -> 
     stages: list[str] = []
     sure = run_inference(load_bundle(two_stage_bundle(tmp_path / "a", 5.0)), vol,
                          device="cpu", on_progress=lambda f, s: stages.append(s))
-    assert "second stage" in stages and "second_stage" in sure.timings
+    assert "second stage" in stages
+    assert {"second_stage", "second_stage_blobs", "second_stage_classifier"} <= set(sure.timings)
+    assert sure.timings["second_stage"] >= sure.timings["second_stage_blobs"]
     assert len(sure.candidates) >= 1
     best = max(sure.candidates, key=lambda c: c.probability_max)
     assert best.probability_max == pytest.approx(1 / (1 + np.exp(-5.0)), abs=0.01)
