@@ -5,6 +5,7 @@
 # starter recipe. Packages missing there (monai, nibabel, pydicom) come as wheels in .whl/.
 #
 #     OUT=/tmp/gpu bash bench/gpu_checks.sh        # logs under $OUT, tables on stdout
+#     GPU_STEPS="inference second_stage" OUT=/tmp/gpu bash bench/gpu_checks.sh   # some steps only
 set -u
 OUT=${OUT:-/tmp/nodus-gpu}
 mkdir -p "$OUT"
@@ -29,10 +30,23 @@ step() {  # step NAME SECONDS CMD...: run with a time cap, keep its log, go on w
   tail -n 25 "$OUT/$name.txt"
 }
 
-step inference 100 $PY bench/inference.py --repeat 3
-step inference_sw4 80 $PY bench/inference.py --repeat 3 --sw-batch-size 4
-step training 100 $PY bench/training.py --epochs 20
-step pytest 180 $PY -m pytest tests/inference tests/training -q -ra -p no:cacheprovider \
+want() { [[ " ${GPU_STEPS:-all} " == *" all "* || " ${GPU_STEPS:-all} " == *" $1 "* ]]; }
+
+want inference && step inference 100 $PY bench/inference.py --repeat 3
+want inference_sw4 && step inference_sw4 80 $PY bench/inference.py --repeat 3 --sw-batch-size 4
+want training && step training 100 $PY bench/training.py --epochs 20
+want pytest && step pytest 180 $PY -m pytest tests/inference tests/training -q -ra -p no:cacheprovider \
   -o addopts= --durations=5
-step starter ${STARTER_CAP:-100} $PY -m training starter --kind chest-ct --out /tmp/nodus-starter \
-  --epochs 40 --n-train 16 --n-eval 4
+want pytest_second_stage && step pytest_second_stage 150 $PY -m pytest -q -ra -p no:cacheprovider \
+  -o addopts= --durations=5 tests/inference/test_second_stage.py tests/inference/test_run_inference.py \
+  tests/training/test_second_stage_training.py
+want starter && step starter ${STARTER_CAP:-100} $PY -m training starter --kind chest-ct \
+  --out /tmp/nodus-starter --epochs 40 --n-train 16 --n-eval 4
+# The chest recipe's second step (phantoms, blob examples, classifier training, re-scoring the
+# held-out ten) on the committed network; its metadata comes back under $OUT.
+if want second_stage; then
+  rm -rf /tmp/nodus-two-stage && cp -r inference/bundles/chest-ct-nodules /tmp/nodus-two-stage
+  step second_stage ${SECOND_STAGE_CAP:-200} $PY -m training starter --kind chest-ct \
+    --out /tmp/nodus-two-stage --second-stage-only
+  cp /tmp/nodus-two-stage/configs/metadata.json "$OUT/second_stage_metadata.json" 2>/dev/null
+fi
