@@ -25,8 +25,9 @@ class LabelRevisionAdmin(admin.ModelAdmin):
 
 @admin.register(Finding)
 class FindingAdmin(admin.ModelAdmin):
-    list_display = ("id", "task", "segment", "label_class", "source", "status", "diameter_mm", "probability")
-    list_filter = ("source", "status")
+    list_display = ("id", "task", "segment", "label_class", "source", "status", "diameter_mm", "probability",
+                    "detector")
+    list_filter = ("source", "status", "detector")
     raw_id_fields = ("task", "revision")
 
 

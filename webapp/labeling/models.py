@@ -103,6 +103,10 @@ class Finding(models.Model):
         REJECTED = "rejected"
         EDITED = "edited"
 
+    class Detector(models.TextChoices):
+        NETWORK = "network"
+        SECOND_STAGE = "second_stage"
+
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="findings")
     revision = models.ForeignKey(LabelRevision, on_delete=models.CASCADE, related_name="findings")
     segment = models.PositiveIntegerField(help_text="label value in the revision's volume")
@@ -113,6 +117,11 @@ class Finding(models.Model):
     diameter_mm = models.FloatField(null=True, blank=True)
     volume_mm3 = models.FloatField(null=True, blank=True)
     probability = models.FloatField(null=True, blank=True)
+    detector = models.CharField(
+        max_length=16, choices=Detector.choices, blank=True, default="",
+        help_text="the AI detector that proposed the finding: network (segmentation) or second_stage "
+                  "(blob + patch classifier); empty for human findings and for results from older models",
+    )
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.HUMAN, db_index=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACCEPTED, db_index=True)
     model_version = models.ForeignKey(

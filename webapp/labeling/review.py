@@ -78,8 +78,8 @@ def _merge_into_head(*, task: Task, finding: Finding, user: Any) -> LabelRevisio
     Finding.objects.create(
         task=task, revision=rev, segment=free, label_class=finding.label_class, attributes=finding.attributes,
         centroid_voxel=finding.centroid_voxel, centroid_mm=finding.centroid_mm, diameter_mm=finding.diameter_mm,
-        volume_mm3=finding.volume_mm3, probability=finding.probability, source=Finding.Source.AI,
-        status=Finding.Status.ACCEPTED, model_version_id=finding.model_version_id,
+        volume_mm3=finding.volume_mm3, probability=finding.probability, detector=finding.detector,
+        source=Finding.Source.AI, status=Finding.Status.ACCEPTED, model_version_id=finding.model_version_id,
     )
     task.head_revision = rev
     task.save(update_fields=["head_revision", "updated"])

@@ -35,9 +35,10 @@ class FindingOut(serializers.ModelSerializer):
         model = Finding
         fields = [
             "id", "task", "revision", "series_instance_uid", "segment", "label_class", "attributes",
-            "centroid_voxel", "centroid_mm", "diameter_mm", "volume_mm3", "probability", "source",
+            "centroid_voxel", "centroid_mm", "diameter_mm", "volume_mm3", "probability", "detector", "source",
             "status", "model_version", "created", "updated",
         ]
+        read_only_fields = ["detector"]  # set from the model's output by complete_job, never by a client
 
 
 class RevisionOut(serializers.ModelSerializer):

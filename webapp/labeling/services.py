@@ -287,10 +287,10 @@ def _create_finding(
 ) -> Finding:
     source: str = Finding.Source.HUMAN
     status: str = Finding.Status.ACCEPTED
-    probability, model_version_id = None, None
-    if previous is not None:
+    probability, detector, model_version_id = None, "", None
+    if previous is not None:  # who proposed a finding stays with it through edits
         source, status = previous.source, previous.status
-        probability, model_version_id = previous.probability, previous.model_version_id
+        probability, detector, model_version_id = previous.probability, previous.detector, previous.model_version_id
         changed = (
             previous.label_class != item.label_class
             or previous.attributes != item.attributes
@@ -304,7 +304,7 @@ def _create_finding(
         attributes=item.attributes, centroid_voxel=measured.centroid_voxel,
         centroid_mm=_centroid_mm(task.series, measured.centroid_voxel),
         diameter_mm=measured.diameter_mm, volume_mm3=measured.volume_mm3, probability=probability,
-        source=source, status=status, model_version_id=model_version_id,
+        detector=detector, source=source, status=status, model_version_id=model_version_id,
     )
 
 
@@ -335,7 +335,7 @@ def restore_revision(*, revision: LabelRevision, author: Any, parent_id: int | N
                 task=locked, revision=rev, segment=f.segment, label_class=f.label_class,
                 attributes=f.attributes, centroid_voxel=f.centroid_voxel, centroid_mm=f.centroid_mm,
                 diameter_mm=f.diameter_mm, volume_mm3=f.volume_mm3, probability=f.probability,
-                source=f.source, status=f.status, model_version_id=f.model_version_id,
+                detector=f.detector, source=f.source, status=f.status, model_version_id=f.model_version_id,
             )
         _advance_after_save(task=locked, revision=rev)
         record(actor=author, action="label.restore", target=rev, project_id=locked.project_id,

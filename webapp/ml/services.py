@@ -307,8 +307,8 @@ def complete_job(
                 centroid_voxel=[round(float(v), 2) for v in c["centroid_voxel"]],
                 centroid_mm=[round(float(v), 2) for v in c["centroid_mm"]],
                 diameter_mm=round(float(c["diameter_mm"]), 2), volume_mm3=round(float(c["volume_mm3"]), 2),
-                probability=round(float(c["probability_max"]), 4), source=Finding.Source.AI,
-                status=Finding.Status.SUGGESTED, model_version=mv,
+                probability=round(float(c["probability_max"]), 4), detector=_detector(c),
+                source=Finding.Source.AI, status=Finding.Status.SUGGESTED, model_version=mv,
             )
         if becomes_head:  # a fresh task starts from the AI label; human work is never replaced
             task.head_revision = rev
@@ -322,6 +322,13 @@ def complete_job(
         transaction.on_commit(lambda: events.job_event(job, "finished", findings=len(candidates),
                                                        seconds=seconds, timings=timings or {}))
     return rev
+
+
+def _detector(candidate: dict[str, Any]) -> str:
+    """Which detector proposed a candidate; "" when an older bundle does not say, or says something
+    unknown (a bundle's output is not trusted input)."""
+    name = str(candidate.get("detector", ""))[:16]
+    return name if name in Finding.Detector.values else ""
 
 
 def fail_job(*, job_id: int, reason: str, cancelled: bool = False) -> None:

@@ -38,11 +38,13 @@ def test_first_save_creates_a_revision_with_server_measured_finding(world: Any, 
 
 def test_client_measurements_are_never_trusted(world: Any, grid_task: Any) -> None:
     client = client_as(world.users["assignee"])
-    findings = [{"segment": 1, "label_class": "nodule", "attributes": {}, "diameter_mm": 99, "volume_mm3": 1}]
+    findings = [{"segment": 1, "label_class": "nodule", "attributes": {}, "diameter_mm": 99, "volume_mm3": 1,
+                 "source": "ai", "probability": 0.99, "detector": "second_stage"}]
     r = save(client, grid_task, body(grid_task, nodule(), findings=findings))
     assert r.status_code == 201
     f = r.json()["findings"][0]
     assert f["diameter_mm"] != 99 and f["volume_mm3"] != 1
+    assert f["source"] == "human" and f["probability"] is None and f["detector"] == ""
 
 
 def test_saved_volume_loads_back_identically(world: Any, grid_task: Any) -> None:
@@ -112,6 +114,43 @@ def test_edit_of_an_ai_finding_marks_it_edited(world: Any, grid_task: Any) -> No
     assert r.status_code == 201
     f = r.json()["findings"][0]
     assert f["source"] == "ai" and f["status"] == "edited" and f["probability"] == 0.9
+
+
+def test_findings_api_shows_which_detector_proposed_an_ai_finding_and_nobody_changes_it(
+    world: Any, grid_task: Any
+) -> None:
+    from tests.factories import make_revision
+
+    rev = make_revision(task=grid_task, shape=GRID)
+    Finding.objects.filter(revision=rev).update(source="ai", status="suggested", probability=0.9,
+                                                detector="second_stage")
+    f = Finding.objects.get(revision=rev)
+    reviewer = client_as(world.users["reviewer"])
+    assert reviewer.get(f"/api/v1/findings/{f.pk}/").json()["detector"] == "second_stage"
+    rows = reviewer.get(f"/api/v1/findings/?task={grid_task.pk}").json()["results"]
+    assert [r["detector"] for r in rows] == ["second_stage"]
+    assert client_as(world.users["assignee"]).get(f"/api/v1/tasks/{grid_task.pk}/labels/").json()["findings"][0][
+        "detector"] == "second_stage"
+    # read-only: no client writes it, whatever its role
+    for who in ("assignee", "project_admin", "site_admin"):
+        for method in ("patch", "put"):
+            r = getattr(client_as(world.users[who]), method)(f"/api/v1/findings/{f.pk}/", {"detector": "network"},
+                                                             format="json")
+            assert r.status_code == 405, (who, method, r.status_code)
+    f.refresh_from_db()
+    assert f.detector == "second_stage"
+    # it stays with the finding through the annotator's edit (a detector in the payload is ignored) ...
+    edited = save(client_as(world.users["assignee"]), grid_task, body(grid_task, nodule(), findings=[
+        {"segment": 1, "label_class": "nodule", "attributes": {}, "detector": "network"}]), parent=rev.pk)
+    assert edited.status_code == 201
+    assert edited.json()["findings"][0]["status"] == "edited"
+    assert edited.json()["findings"][0]["detector"] == "second_stage"
+    # ... and through a restore of the AI revision
+    head = edited.json()["revision"]["id"]
+    restored = client_as(world.users["assignee"]).post(f"/api/v1/revisions/{rev.pk}/restore/",
+                                                       HTTP_IF_MATCH=f'"{head}"')
+    assert restored.status_code == 201
+    assert Finding.objects.get(revision_id=restored.json()["id"]).detector == "second_stage"
 
 
 def test_submit_moves_the_task_and_freezes_it_for_the_annotator(world: Any, grid_task: Any) -> None:

@@ -72,6 +72,7 @@ async def test_ingested_series_is_preannotated_and_events_arrive_in_order(
     findings = await sync_to_async(lambda: list(Finding.objects.filter(revision_id=job.result_revision_id)))()
     assert findings and all(f.source == "ai" and f.status == "suggested" and f.probability is not None
                             and f.diameter_mm and f.volume_mm3 and f.model_version_id == mv.pk for f in findings)
+    assert {f.detector for f in findings} == {"network"}  # the tiny bundle has no second stage
 
 
 def _kill_tree(proc: subprocess.Popen[bytes]) -> None:

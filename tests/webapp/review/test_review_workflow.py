@@ -43,6 +43,27 @@ def test_annotator_triages_ai_suggestions_on_own_open_task(world: Any) -> None:
     assert AuditEvent.objects.filter(action__in=["finding.accept", "finding.reject"]).count() == 2
 
 
+def test_an_accepted_second_stage_suggestion_keeps_its_detector_and_the_reviewer_sees_it(world: Any) -> None:
+    from tests.webapp.ml.helpers import save_truth_revision
+    from webapp.labeling.models import Finding, LabelRevision
+
+    task, (a, b) = _ai_task(world, assignee=world.users["assignee"], state="in_progress")
+    LabelRevision.objects.filter(pk=a.revision_id).update(model_version_id=a.model_version_id)  # the AI result
+    Finding.objects.filter(pk=a.pk).update(detector="second_stage")
+    Finding.objects.filter(pk=b.pk).update(detector="network")
+    save_truth_revision(task=task, label=np.zeros((2, 4, 4), np.uint8))  # the annotator's own (empty) label
+    me = client_as(world.users["assignee"])
+    r = me.post(f"/api/v1/findings/{a.pk}/decision/", {"decision": "accept"}, format="json")
+    assert r.status_code == 200 and r.json()["head_revision"] != a.revision_id  # it joined the annotator's label
+    joined = Finding.objects.get(revision_id=r.json()["head_revision"])
+    assert joined.source == "ai" and joined.status == "accepted" and joined.detector == "second_stage"
+
+    page = client_as(world.users["reviewer"]).get(f"/review/{task.pk}/").content.decode()
+    assert f'data-finding="{b.pk}"' in page  # both suggestions are listed ...
+    assert page.count('class="detector-badge"') == 1  # ... the second-stage one marked, not the network's
+    assert "Proposed by the second-stage blob classifier, not the segmentation network" in page
+
+
 def test_reviewer_decides_comments_on_a_slice_and_returns_then_accepts(world: Any) -> None:
     from webapp.labeling.models import Task
     from webapp.ml.services import accepted_dataset
