@@ -18,7 +18,7 @@ def sphere(shape: tuple[int, int, int], centre: tuple[int, int, int], r: float) 
     return (z - centre[0]) ** 2 + (y - centre[1]) ** 2 + (x - centre[2]) ** 2 <= r * r
 
 
-def ai_result(*, task: Any, suggestions: list[tuple[int, tuple[int, int, int], float]]) -> Any:
+def ai_result(*, task: Any, suggestions: list[tuple[int, tuple[int, int, int], float, str]]) -> Any:
     """An AI result revision stored the way the worker stores it (webapp.ml.services.complete_job)."""
     from webapp.labeling.selectors import series_grid
     from webapp.ml.models import InferenceJob, ModelVersion
@@ -31,10 +31,11 @@ def ai_result(*, task: Any, suggestions: list[tuple[int, tuple[int, int, int], f
     grid = series_grid(series=task.series)
     label = np.zeros(grid, dtype=np.uint8)
     candidates = []
-    for segment, centre, probability in suggestions:
+    for segment, centre, probability, detector in suggestions:
         label[sphere(grid, centre, 3)] = segment
         candidates.append({"label": segment, "centroid_voxel": list(centre), "centroid_mm": list(centre),
-                           "diameter_mm": 6.0, "volume_mm3": 113.0, "probability_max": probability})
+                           "diameter_mm": 6.0, "volume_mm3": 113.0, "probability_max": probability,
+                           "detector": detector})
     rev = complete_job(job_id=job.pk, label=label, candidates=candidates)
     assert rev is not None
     return rev
@@ -53,7 +54,8 @@ def test_accept_and_reject_ai_suggestions_by_keyboard(browser: Any, viewer_task:
     human = services.save_label_revision(
         task=task, author=user, parent_id=None,
         payload=services.LabelPayload(volume=np.zeros(grid, dtype=np.uint8), findings=[]))
-    ai_rev = ai_result(task=task, suggestions=[(1, (5, 24, 24), 0.91), (2, (14, 40, 40), 0.62)])
+    ai_rev = ai_result(task=task, suggestions=[(1, (5, 24, 24), 0.91, "network"),
+                                               (2, (14, 40, 40), 0.62, "second_stage")])
     assert Task.objects.get(pk=task.pk).head_revision_id == human.pk
     first, second = (ai_rev.findings.get(segment=s).pk for s in (1, 2))
 
@@ -68,6 +70,10 @@ def test_accept_and_reject_ai_suggestions_by_keyboard(browser: Any, viewer_task:
     assert rows.count() == 2
     assert rows.first.get_attribute("data-finding") == str(first)  # most probable first
     assert "0.91" in rows.first.inner_text() and "6.0 mm" in rows.first.inner_text()
+    # the second stage's suggestion is marked, the network's is not
+    assert rows.first.locator(".detector-badge").count() == 0
+    badge = page.locator(f".suggestion[data-finding='{second}'] .detector-badge")
+    assert badge.inner_text() == "blob stage" and "second-stage blob classifier" in badge.get_attribute("title")
     assert page.evaluate("() => window.nodusViewer.viewer.aiLabels().reduce((a, v) => a + (v ? 1 : 0), 0)") > 100
 
     before = page.locator("[data-field=slice]").inner_text()
@@ -101,6 +107,7 @@ def test_accept_and_reject_ai_suggestions_by_keyboard(browser: Any, viewer_task:
     assert labels["head"]["id"] not in (human.pk, ai_rev.pk) and labels["head"]["parent"] == human.pk
     joined = [f for f in labels["findings"] if f["source"] == "ai"]
     assert [f["status"] for f in joined] == ["accepted"] and joined[0]["diameter_mm"] == 6.0
+    assert joined[0]["detector"] == "network"
     # the viewer follows the new head (the next save's If-Match) and shows the accepted voxels as label
     assert page.evaluate("() => window.nodusViewer.store.get().headRevision") == labels["head"]["id"]
     painted = page.evaluate("() => window.nodusViewer.viewer.labels().reduce((a, v) => a + (v ? 1 : 0), 0)")

@@ -9,6 +9,7 @@ export interface Finding {
   centroid_voxel?: number[] | null;
   source?: string;
   status?: string;
+  detector?: string;
   visible: boolean;
   voxels?: number;
 }
@@ -20,6 +21,8 @@ export interface Suggestion {
   segment: number;
   label_class: string;
   probability: number | null;
+  /** What proposed it: "network", "second_stage" (blob + patch classifier), or "" (older models). */
+  detector: string;
   diameter_mm: number | null;
   volume_mm3: number | null;
   centroid_voxel: number[] | null;

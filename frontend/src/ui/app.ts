@@ -6,6 +6,7 @@ import type { Triage } from "../triage/triage";
 import type { Viewer } from "../viewer";
 import { byId, h } from "./dom";
 import { commandFor, PRESETS, SHORTCUTS } from "./keymap";
+import { suggestionRow } from "./suggestions";
 
 const TOOLS: [string, string][] = [
   ["WindowLevel", "W/L"], ["Pan", "Pan"], ["Zoom", "Zoom"], ["Length", "Length"], ["Brush", "Brush"],
@@ -31,11 +32,7 @@ export function mountUi(viewer: Viewer, store: Store, triage: Triage): void {
 
 let ctx: { viewer: Viewer; store: Store; triage: Triage } | null = null;
 
-function fmt(n: number | null | undefined, digits = 1): string {
-  return n === null || n === undefined ? "–" : n.toFixed(digits);
-}
-
-/** AI suggestions: one row each (probability, diameter, status), A / R / E buttons on the selected one. */
+/** AI suggestions: one row each (probability and detector, diameter, status), A / R / E buttons on undecided ones. */
 function triagePanel(triage: Triage, store: Store): void {
   const root = byId("suggestions");
   const toggle = byId<HTMLInputElement>("ai-visible");
@@ -47,23 +44,10 @@ function triagePanel(triage: Triage, store: Store): void {
     const pending = s.suggestions.filter((x) => x.status === "suggested").length;
     byId("ai-count").textContent = s.suggestions.length ? `${pending} of ${s.suggestions.length} to triage` : "";
     const ro = s.saveStatus === "readonly";
-    root.replaceChildren(...s.suggestions.map((sug) => {
-      const selected = sug.id === s.selectedSuggestion;
-      const act = (label: string, decision: "accept" | "reject" | "edit", key: string) => {
-        const b = h("button", { type: "button", text: label, title: `${label} (${key})`, "data-decision": decision });
-        b.disabled = ro;
-        b.addEventListener("click", (e) => { e.stopPropagation(); triage.select(sug); void triage.decide(decision); });
-        return b;
-      };
-      const row = h("div", { class: `suggestion${selected ? " selected" : ""}`, "data-finding": sug.id, "data-status": sug.status },
-        h("span", { class: "swatch ai" }),
-        h("span", { class: "what", text: `#${sug.segment} p ${fmt(sug.probability, 2)} · ⌀ ${fmt(sug.diameter_mm)} mm` }),
-        h("span", { class: `status status-${sug.status}`, text: sug.status, "data-field": "status" }),
-        ...(sug.status === "suggested" ? [act("✓", "accept", "A"), act("✕", "reject", "R"), act("✎", "edit", "E")] : []),
-      );
-      row.addEventListener("click", () => triage.select(sug));
-      return row;
-    }));
+    root.replaceChildren(...s.suggestions.map((sug) => suggestionRow(sug, {
+      selected: sug.id === s.selectedSuggestion, readonly: ro,
+      select: () => triage.select(sug), decide: (decision) => void triage.decide(decision),
+    })));
     root.querySelector(".suggestion.selected")?.scrollIntoView({ block: "nearest" });
   });
 }

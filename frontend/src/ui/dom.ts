@@ -19,3 +19,8 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   if (!el) throw new Error(`#${id} missing`);
   return el as T;
 }
+
+/** A number for display, "–" where there is none. */
+export function fmt(n: number | null | undefined, digits = 1): string {
+  return n === null || n === undefined ? "–" : n.toFixed(digits);
+}
