@@ -53,6 +53,7 @@ def test_committed_second_stage_matches_the_recipe(kind: str) -> None:
     for name in ("iterations", "batch_size", "lr", "positive_share", "patch", "threshold"):
         assert record[name] == getattr(want, name), name
     assert tuple(record["channels"]) == want.channels
+    assert record["seed"] == want.seed  # the run seed (0 for the committed bundle) plus the offset
     assert record["case_ids"] == sorted(f"{spec.name}-{TRAIN_SEED0 + i}" for i in
                                         range(spec.n_train))
     assert record["command"].startswith(f"python -m training starter --kind {kind} ")
