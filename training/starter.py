@@ -152,6 +152,11 @@ def held_out_metrics(spec: StarterSpec, bundle_dir: Path, n_eval: int) -> dict[s
     return summary
 
 
+def _stage_config(stage: SecondStageConfig, run_seed: int) -> SecondStageConfig:
+    """The recipe's classifier seed is an offset on the run's seed (`--seed`)."""
+    return replace(stage, seed=run_seed + stage.seed)
+
+
 def retrain_second_stage(kind: str, bundle_dir: Path, *, n_train: int | None = None,
                          n_eval: int = 10, seed: int = 0, command: str | None = None,
                          log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -165,7 +170,7 @@ def retrain_second_stage(kind: str, bundle_dir: Path, *, n_train: int | None = N
     n_train = spec.n_train if n_train is None else n_train
     before = load_bundle(bundle_dir).metadata.get("metrics", {})
     cases = make_cases(spec, range(TRAIN_SEED0, TRAIN_SEED0 + n_train), training=True)
-    attach_second_stage(bundle_dir, cases, replace(spec.second_stage, seed=seed + spec.second_stage.seed),
+    attach_second_stage(bundle_dir, cases, _stage_config(spec.second_stage, seed),
                         command=command, log=log)
     summary = held_out_metrics(spec, bundle_dir, n_eval)
     meta_path = Path(bundle_dir) / "configs" / "metadata.json"
@@ -200,8 +205,8 @@ def train_starter(kind: str, out: Path, *, minutes: float | None = None,
         result = finetune(init, cases, config, work / "run", on_progress=report,
                           parent_version=None, command=command)
         if spec.second_stage is not None:
-            stage = replace(spec.second_stage, seed=seed + spec.second_stage.seed)
-            attach_second_stage(result.bundle_dir, cases, stage, command=command, log=log)
+            attach_second_stage(result.bundle_dir, cases, _stage_config(spec.second_stage, seed),
+                                command=command, log=log)
         summary = held_out_metrics(spec, result.bundle_dir, n_eval)
         trained = load_bundle(result.bundle_dir)
         if out.exists():
