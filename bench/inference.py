@@ -85,8 +85,8 @@ def main() -> None:
             return 0.0
         t = time.perf_counter()
         with torch.inference_mode(), autocast_for(dev):
-            for start in range(0, len(patches), 64):
-                x = patches[start:start + 64, None].to(dev)
+            for start in range(0, len(patches), 16):  # the pipeline's batch size
+                x = patches[start:start + 16, None].to(dev)
                 (stage_net(x) + stage_net(x.flip(2, 3, 4))).float().cpu()
         if dev.type == "cuda":
             torch.cuda.synchronize()

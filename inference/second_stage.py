@@ -114,14 +114,18 @@ def patches_at(image: np.ndarray, points: np.ndarray, patch: int) -> np.ndarray:
 
 
 def score_patches(net: torch.nn.Module, patches: np.ndarray, device: torch.device,
-                  autocast: Any, batch: int = 64) -> np.ndarray:
-    """Classifier probability per patch, averaged with the patch mirrored on all axes."""
+                  autocast: Any, batch: int = 16) -> np.ndarray:
+    """Classifier probability per patch, averaged with the patch mirrored on all axes.
+
+    Channels-last and batches of 16: on a 2-core CPU half the time of contiguous batches of 64."""
     scores = np.zeros(len(patches), dtype=np.float32)
-    net = net.to(device).eval()
+    net = net.to(device).eval().to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+    last = torch.channels_last_3d
     with torch.inference_mode(), autocast:
         for start in range(0, len(patches), batch):
             x = torch.from_numpy(patches[start:start + batch])[:, None].to(device)
-            logit = net(x).float().reshape(-1) + net(x.flip(2, 3, 4)).float().reshape(-1)
+            logit = (net(x.contiguous(memory_format=last)).float().reshape(-1)
+                     + net(x.flip(2, 3, 4).contiguous(memory_format=last)).float().reshape(-1))
             scores[start:start + batch] = torch.sigmoid(logit / 2).cpu().numpy()
     return scores
 
