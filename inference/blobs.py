@@ -128,20 +128,19 @@ def _blobness(smooth: np.ndarray, flat: np.ndarray, sigma: float) -> np.ndarray:
     values = smooth.ravel()
     sz, sy, sx = (stride // smooth.itemsize for stride in smooth.strides)
 
-    def at(dz: int, dy: int, dx: int) -> np.ndarray:
-        return values[idx + (dz * sz + dy * sy + dx * sx)].astype(np.float64)
+    def at(where: np.ndarray, dz: int, dy: int, dx: int) -> np.ndarray:
+        return values[where + (dz * sz + dy * sy + dx * sx)].astype(np.float64)
 
-    idx = flat
-    c = at(0, 0, 0)
-    hzz = at(1, 0, 0) - 2 * c + at(-1, 0, 0)
-    hyy = at(0, 1, 0) - 2 * c + at(0, -1, 0)
-    hxx = at(0, 0, 1) - 2 * c + at(0, 0, -1)
+    c = at(flat, 0, 0, 0)
+    hzz = at(flat, 1, 0, 0) - 2 * c + at(flat, -1, 0, 0)
+    hyy = at(flat, 0, 1, 0) - 2 * c + at(flat, 0, -1, 0)
+    hxx = at(flat, 0, 0, 1) - 2 * c + at(flat, 0, 0, -1)
     out = np.zeros(len(flat), dtype=np.float32)
     bowl = np.flatnonzero((hzz < 0) & (hyy < 0) & (hxx < 0))
-    idx, hzz, hyy, hxx = flat[bowl], hzz[bowl], hyy[bowl], hxx[bowl]
-    hzy = (at(1, 1, 0) - at(1, -1, 0) - at(-1, 1, 0) + at(-1, -1, 0)) / 4
-    hzx = (at(1, 0, 1) - at(1, 0, -1) - at(-1, 0, 1) + at(-1, 0, -1)) / 4
-    hyx = (at(0, 1, 1) - at(0, 1, -1) - at(0, -1, 1) + at(0, -1, -1)) / 4
+    b, hzz, hyy, hxx = flat[bowl], hzz[bowl], hyy[bowl], hxx[bowl]
+    hzy = (at(b, 1, 1, 0) - at(b, 1, -1, 0) - at(b, -1, 1, 0) + at(b, -1, -1, 0)) / 4
+    hzx = (at(b, 1, 0, 1) - at(b, 1, 0, -1) - at(b, -1, 0, 1) + at(b, -1, 0, -1)) / 4
+    hyx = (at(b, 0, 1, 1) - at(b, 0, 1, -1) - at(b, 0, -1, 1) + at(b, 0, -1, -1)) / 4
     largest = _largest_eigenvalue([hzz, hyy, hxx, hzy, hzx, hyx])
     out[bowl] = np.where(largest < 0, -largest * sigma * sigma, 0.0)
     return out
