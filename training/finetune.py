@@ -118,7 +118,9 @@ def finetune(
     dev = pick_device(device)
     # channels-last 3D: oneDNN's fast convolution layout (1.4x per iteration on a 2-core CPU)
     net = bundle.network.to(dev).to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
-    train_net = torch.compile(net) if config.compile else net
+    # Static shapes: the epoch's smaller last batch gets its own graph (one more compile)
+    # instead of a dynamic-batch graph that then runs every full batch 15 % slower.
+    train_net = torch.compile(net, dynamic=False) if config.compile else net
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-5)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(config.max_epochs, 1))
     scaler = torch.amp.GradScaler("cuda", enabled=dev.type == "cuda")

@@ -42,16 +42,24 @@ class SecondStageConfig:
     seed: int = 0  # the starter recipe adds its run seed (python -m training starter --seed)
     patch: int = 24
     channels: tuple[int, ...] = (8, 16, 32, 32)
+    # Stride of each level; None: full resolution first, then stride 2 (`classifier_def`).
+    strides: tuple[int, ...] | None = None
     # Classifier probability that adds a finding: 0.9 added ~0.2 false positives per scan on
     # eighty validation phantoms (seeds 1040-1119, neither stage trained on them).
     threshold: float = 0.9
     blobs: BlobSettings = field(default_factory=BlobSettings)
 
 
-def classifier_def(patch: int, channels: tuple[int, ...]) -> dict[str, Any]:
-    """MONAI Classifier: full resolution first (4 mm nodules), then three stride-2 levels."""
+def classifier_def(patch: int, channels: tuple[int, ...],
+                   strides: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """MONAI Classifier; by default full resolution first, then stride-2 levels."""
+    if strides is None:
+        strides = (1,) + (2,) * (len(channels) - 1)
+    if len(strides) != len(channels):
+        raise BundleError(f"second stage: {len(channels)} channel levels but {len(strides)} "
+                          "strides")
     return {"_target_": "monai.networks.nets.Classifier", "in_shape": [1, patch, patch, patch],
-            "classes": 1, "channels": list(channels), "strides": [1] + [2] * (len(channels) - 1),
+            "classes": 1, "channels": list(channels), "strides": list(strides),
             "num_res_units": 2, "norm": "batch"}
 
 
@@ -117,7 +125,8 @@ def train_classifier(ex: Examples, config: SecondStageConfig, *, device: str | N
     rng = np.random.default_rng(config.seed)
     dev = pick_device(device)
     # channels-last, as finetune does: a quarter less time per iteration on CPU for this net
-    net = build_network({"network_def": classifier_def(config.patch, config.channels)}).to(dev)
+    net = build_network({"network_def": classifier_def(config.patch, config.channels,
+                                                      config.strides)}).to(dev)
     net = net.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, pct_start=0.1,
@@ -158,12 +167,14 @@ def attach_second_stage(bundle_dir: Path | str, cases: list[Case],
     ex = collect_examples(bundle, cases, params, log)
     net, losses = train_classifier(ex, cfg, device=device, log=log)
     record = {**{k: v for k, v in asdict(cfg).items() if k != "blobs"},
-              "channels": list(cfg.channels), "examples": int(len(ex.labels)),
+              "channels": list(cfg.channels),
+              "strides": classifier_def(cfg.patch, cfg.channels, cfg.strides)["strides"],
+              "examples": int(len(ex.labels)),
               "positives": int(ex.labels.sum()), "scans": ex.scans,
               "case_ids": sorted(c.case_id for c in cases), "losses": losses,
               "seconds": round(time.monotonic() - t0, 1), "command": command}
     config_json = {**bundle.config,
-                   CONFIG_KEY: params.to_config(classifier_def(cfg.patch, cfg.channels))}
+                   CONFIG_KEY: params.to_config(classifier_def(cfg.patch, cfg.channels, cfg.strides))}
     metadata = {**bundle.metadata, "second_stage": record}
     write_bundle(target, metadata=metadata,
                  config=config_json, state_dict=bundle.state_dict,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from inference import load_bundle, run_inference
+from inference.errors import BundleError
 from inference.second_stage import SecondStageParams, score_patches
 from tests.inference.conftest import make_bundle
 from training.__main__ import main
@@ -21,6 +23,7 @@ from training.second_stage import (
     Examples,
     SecondStageConfig,
     attach_second_stage,
+    classifier_def,
     collect_examples,
     train_classifier,
 )
@@ -57,9 +60,11 @@ def _examples(n: int, seed: int) -> Examples:
     return Examples(patches, np.array([k == "ball" for k in kinds], np.float32), n)
 
 
-def test_the_classifier_learns_balls_from_tubes() -> None:
+@pytest.mark.parametrize("strides", [None, (2, 2, 1)])
+def test_the_classifier_learns_balls_from_tubes(strides: tuple[int, ...] | None) -> None:
+    """Full resolution first (the default) or a stride-2 first level (the chest recipe's)."""
     config = SecondStageConfig(patch=PATCH, channels=(4, 8, 8), batch_size=16, iterations=120,
-                               positive_share=0.5)
+                               positive_share=0.5, strides=strides)
     net, losses = train_classifier(_examples(80, 0), config, device="cpu", log=lambda m: None)
     assert losses[-1] < losses[0]
     test = _examples(40, 1)
@@ -123,6 +128,24 @@ def test_attach_export_and_run(tmp_path: Path, cases) -> None:
     assert "second_stage" in result.timings
 
 
+def test_classifier_strides_reach_the_bundle(tmp_path: Path, cases) -> None:
+    src = _chest_bundle(tmp_path / "b")
+    config = replace(SMALL, strides=(2, 2, 1), iterations=5)
+    record = attach_second_stage(src, cases, config, out=tmp_path / "two", log=lambda m: None)
+    assert record["strides"] == [2, 2, 1]
+    saved = json.loads((tmp_path / "two" / "configs" / "inference.json").read_text())
+    assert saved["second_stage"]["network_def"]["strides"] == [2, 2, 1]
+    two = load_bundle(tmp_path / "two")
+    assert two.second_stage is not None
+    first = next(m for m in two.second_stage.network.modules()
+                 if isinstance(m, torch.nn.Conv3d))
+    assert first.stride == (2, 2, 2)
+    # the default keeps the first level at full resolution
+    assert classifier_def(PATCH, (4, 8, 8))["strides"] == [1, 2, 2]
+    with pytest.raises(BundleError, match="3 channel levels but 2 strides"):
+        classifier_def(PATCH, (4, 8, 8), (2, 2))
+
+
 def test_cli_trains_and_reports_bad_input(tmp_path: Path, cases, capsys) -> None:
     data = tmp_path / "data"
     assert main(["phantoms", "--kind", "chest-ct", "--n", "1", "--seed", "23", "--size", "96",
@@ -164,6 +187,8 @@ def test_starter_recipe_trains_both_stages_and_can_redo_the_second(tmp_path: Pat
     assert first.second_stage is not None
     assert first.metadata["second_stage"]["case_ids"] == ["tiny-chest-1000", "tiny-chest-1001"]
     assert first.metadata["metrics"]["held_out"]["n_cases"] == 1
+    run = first.metadata["training"]  # the all-in wall time, beside the network's own
+    assert 0 < run["seconds"] < run["recipe_seconds"] and run["cpu"] and run["threads"] >= 1
 
     starter.retrain_second_stage("tiny", out, n_train=2, n_eval=1, seed=1, command="again",
                                  log=lambda m: None)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from training.finetune import FinetuneConfig
+from training.second_stage import classifier_def
 from training.starter import SPECS, TRAIN_SEED0
 
 BUNDLES = Path(__file__).resolve().parents[2] / "inference" / "bundles"
@@ -53,6 +54,9 @@ def test_committed_second_stage_matches_the_recipe(kind: str) -> None:
     for name in ("iterations", "batch_size", "lr", "positive_share", "patch", "threshold"):
         assert record[name] == getattr(want, name), name
     assert tuple(record["channels"]) == want.channels
+    strides = classifier_def(want.patch, want.channels, want.strides)["strides"]
+    assert record["strides"] == strides
+    assert config["second_stage"]["network_def"]["strides"] == strides
     assert record["seed"] == want.seed  # the run seed (0 for the committed bundle) plus the offset
     assert record["case_ids"] == sorted(f"{spec.name}-{TRAIN_SEED0 + i}" for i in
                                         range(spec.n_train))
@@ -61,3 +65,14 @@ def test_committed_second_stage_matches_the_recipe(kind: str) -> None:
     assert config["second_stage"]["patch"] == want.patch
     held_out = meta["metrics"]["held_out"]
     assert held_out["n_cases"] == 10 and held_out["min_diameter_mm"] == spec.min_diameter_mm
+
+
+def test_committed_chest_recipe_ran_within_the_training_budget() -> None:
+    """The starter budget (<= 20 min on a 2-core CPU, all in: phantoms, network, second stage,
+    held-out scoring) as `train_starter` recorded it when it made the committed bundle."""
+    meta = json.loads((BUNDLES / SPECS["chest-ct"].name / "configs" / "metadata.json")
+                      .read_text())
+    run = meta["training"]
+    assert run["device"] == "cpu" and run["threads"] <= 2
+    assert run["recipe_seconds"] <= 20 * 60
+    assert run["seconds"] + meta["second_stage"]["seconds"] < run["recipe_seconds"]
