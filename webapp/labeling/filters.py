@@ -30,4 +30,6 @@ class FindingFilter(df.FilterSet):
 
     class Meta:
         model = Finding
-        fields = ["task", "revision", "source", "status", "label_class", "series_instance_uid", "project"]
+        # detector=network|second_stage: which AI detector proposed the finding
+        fields = ["task", "revision", "source", "status", "detector", "label_class", "series_instance_uid",
+                  "project"]

@@ -54,16 +54,8 @@ def schedule_for(*, project: Project) -> TrainingSchedule:
     return TrainingSchedule.objects.filter(project=project).first() or TrainingSchedule(project=project)
 
 
-def triage_stats(*, project: Project) -> dict[str, Any]:
-    """AI acceptance rate and false positives per scan, from the suggestions of finished jobs
-    (one row per suggestion: the findings of the jobs' result revisions)."""
-    revisions = InferenceJob.objects.filter(project=project, state=InferenceJob.State.SUCCEEDED).values(
-        "result_revision_id")
-    counts = dict(
-        Finding.objects.filter(revision_id__in=revisions, source=Finding.Source.AI)
-        .values_list("status").annotate(n=Count("id")).values_list("status", "n")
-    )
-    scans = InferenceJob.objects.filter(project=project, state=InferenceJob.State.SUCCEEDED).count()
+def _rates(counts: dict[str, int], scans: int) -> dict[str, Any]:
+    """Suggestion counts by review status -> accepted/rejected/pending and the two rates."""
     accepted = counts.get(Finding.Status.ACCEPTED, 0) + counts.get(Finding.Status.EDITED, 0)
     rejected = counts.get(Finding.Status.REJECTED, 0)
     decided = accepted + rejected
@@ -74,8 +66,27 @@ def triage_stats(*, project: Project) -> dict[str, Any]:
         "pending": counts.get(Finding.Status.SUGGESTED, 0),
         "acceptance_rate": round(accepted / decided, 3) if decided else None,
         "fp_per_scan": round(rejected / scans, 3) if scans else None,
-        "scans": scans,
     }
+
+
+def triage_stats(*, project: Project) -> dict[str, Any]:
+    """AI acceptance rate and false positives per scan, from the suggestions of finished jobs
+    (one row per suggestion: the findings of the jobs' result revisions), overall and per
+    detector (`by_detector`: the segmentation network, the second stage, "" for bundles that
+    do not say), so an admin sees what the second stage's suggestions are worth to reviewers."""
+    jobs = InferenceJob.objects.filter(project=project, state=InferenceJob.State.SUCCEEDED)
+    rows = (
+        Finding.objects.filter(revision_id__in=jobs.values("result_revision_id"), source=Finding.Source.AI)
+        .values_list("detector", "status").annotate(n=Count("id")).values_list("detector", "status", "n")
+    )
+    scans = jobs.count()
+    overall: dict[str, int] = {}
+    per: dict[str, dict[str, int]] = {}
+    for detector, status_, n in rows:
+        overall[status_] = overall.get(status_, 0) + n
+        per.setdefault(detector, {})[status_] = n
+    return {**_rates(overall, scans), "scans": scans,
+            "by_detector": {d: _rates(c, scans) for d, c in sorted(per.items())}}
 
 
 def annotator_throughput(*, project: Project) -> list[dict[str, Any]]:

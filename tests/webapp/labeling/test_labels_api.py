@@ -129,6 +129,11 @@ def test_findings_api_shows_which_detector_proposed_an_ai_finding_and_nobody_cha
     assert reviewer.get(f"/api/v1/findings/{f.pk}/").json()["detector"] == "second_stage"
     rows = reviewer.get(f"/api/v1/findings/?task={grid_task.pk}").json()["results"]
     assert [r["detector"] for r in rows] == ["second_stage"]
+    by = {d: reviewer.get(f"/api/v1/findings/?task={grid_task.pk}&detector={d}").json() for d in
+          ("second_stage", "network")}
+    assert [r["id"] for r in by["second_stage"]["results"]] == [f.pk] and by["network"]["count"] == 0
+    bad = reviewer.get("/api/v1/findings/?detector=blob")
+    assert bad.status_code == 400 and "detector" in bad.json()["fields"]
     assert client_as(world.users["assignee"]).get(f"/api/v1/tasks/{grid_task.pk}/labels/").json()["findings"][0][
         "detector"] == "second_stage"
     # read-only: no client writes it, whatever its role

@@ -125,9 +125,10 @@ def ai_job_with_findings(world: Any, statuses: list[str], *, state: str = "succe
     task = TaskFactory(series=series, assignee=world.users["annotator"])
     rev = LabelRevision.objects.create(task=task, model_version=mv, storage_key="labels/x", encoding="rle8+deflate",
                                        shape=[1, 8, 8], sha256="2" * 64)
-    for i, status in enumerate(statuses, start=1):
+    for i, entry in enumerate(statuses, start=1):  # "status" or "status:detector" (default network)
+        status, _, detector = entry.partition(":")
         Finding.objects.create(task=task, revision=rev, segment=i, label_class="nodule", source=Finding.Source.AI,
-                               status=status, model_version=mv)
+                               status=status, model_version=mv, detector=detector or "network")
     Finding.objects.create(task=task, revision=rev, segment=99, label_class="nodule", source=Finding.Source.HUMAN,
                            status=Finding.Status.ACCEPTED)  # a human finding is not an AI suggestion
     return InferenceJob.objects.create(project=world["project"], series=series, model_version=mv, task=task,
@@ -137,16 +138,27 @@ def ai_job_with_findings(world: Any, statuses: list[str], *, state: str = "succe
 def test_triage_stats_count_ai_suggestions_of_finished_jobs(world: Any) -> None:
     from webapp.ml.selectors import triage_stats
 
-    ai_job_with_findings(world, ["accepted", "accepted", "rejected", "suggested"])
+    ai_job_with_findings(world, ["accepted", "accepted:second_stage", "rejected:second_stage", "suggested"])
     ai_job_with_findings(world, ["edited", "rejected", "rejected"])
     ai_job_with_findings(world, [])  # a clean scan: no suggestions, still a scan
     ai_job_with_findings(world, ["rejected", "rejected"], state="failed")  # not a finished job: not counted
 
     stats = triage_stats(project=world["project"])
+    by_detector = stats.pop("by_detector")
     assert stats == {"suggestions": 7, "accepted": 3, "rejected": 3, "pending": 1, "acceptance_rate": 0.5,
                      "fp_per_scan": 1.0, "scans": 3}
+    assert by_detector == {
+        "network": {"suggestions": 5, "accepted": 2, "rejected": 2, "pending": 1, "acceptance_rate": 0.5,
+                    "fp_per_scan": 0.667},
+        "second_stage": {"suggestions": 2, "accepted": 1, "rejected": 1, "pending": 0, "acceptance_rate": 0.5,
+                         "fp_per_scan": 0.333},
+    }
+    page = client_as(world.users["project_admin"]).get("/dashboard/?project=demo").content.decode()
+    assert ('<tr data-detector="second_stage"><td>blob stage</td>\n        <td>2</td><td>1</td><td>1</td>'
+            '\n        <td>0.5</td><td>0.333</td></tr>') in page
     other = triage_stats(project=world["other_project"])
     assert other["suggestions"] == 0 and other["acceptance_rate"] is None and other["fp_per_scan"] is None
+    assert other["by_detector"] == {}
 
 
 def test_annotator_throughput_counts_tasks_per_state_and_returns(world: Any) -> None:
