@@ -159,6 +159,7 @@ def attach_second_stage(bundle_dir: Path | str, cases: list[Case],
     place) with it; returns the training record also stored in metadata.json."""
     cfg = config or SecondStageConfig()
     params = SecondStageParams(patch=cfg.patch, threshold=cfg.threshold, blobs=cfg.blobs)
+    network_def = classifier_def(cfg.patch, cfg.channels, cfg.strides)  # bad strides: fail now
     target = Path(out) if out is not None else Path(bundle_dir)
     if target.is_file():
         raise BundleError(f"{target.name} is a zip: give a folder to write the bundle to")
@@ -168,13 +169,13 @@ def attach_second_stage(bundle_dir: Path | str, cases: list[Case],
     net, losses = train_classifier(ex, cfg, device=device, log=log)
     record = {**{k: v for k, v in asdict(cfg).items() if k != "blobs"},
               "channels": list(cfg.channels),
-              "strides": classifier_def(cfg.patch, cfg.channels, cfg.strides)["strides"],
+              "strides": network_def["strides"],
               "examples": int(len(ex.labels)),
               "positives": int(ex.labels.sum()), "scans": ex.scans,
               "case_ids": sorted(c.case_id for c in cases), "losses": losses,
               "seconds": round(time.monotonic() - t0, 1), "command": command}
     config_json = {**bundle.config,
-                   CONFIG_KEY: params.to_config(classifier_def(cfg.patch, cfg.channels, cfg.strides))}
+                   CONFIG_KEY: params.to_config(network_def)}
     metadata = {**bundle.metadata, "second_stage": record}
     write_bundle(target, metadata=metadata,
                  config=config_json, state_dict=bundle.state_dict,

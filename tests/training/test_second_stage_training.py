@@ -144,6 +144,10 @@ def test_classifier_strides_reach_the_bundle(tmp_path: Path, cases) -> None:
     assert classifier_def(PATCH, (4, 8, 8))["strides"] == [1, 2, 2]
     with pytest.raises(BundleError, match="3 channel levels but 2 strides"):
         classifier_def(PATCH, (4, 8, 8), (2, 2))
+    with pytest.raises(BundleError, match="3 channel levels but 2 strides"):  # before any work
+        attach_second_stage(src, cases, replace(config, strides=(2, 2)), out=tmp_path / "bad",
+                            log=lambda m: pytest.fail(f"examples collected: {m}"))
+    assert not (tmp_path / "bad").exists()
 
 
 def test_cli_trains_and_reports_bad_input(tmp_path: Path, cases, capsys) -> None:
