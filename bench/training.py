@@ -38,7 +38,7 @@ from monai.transforms import (  # noqa: E402
 
 from bench.table import print_table  # noqa: E402
 from inference import Volume, load_bundle  # noqa: E402
-from inference.engine import autocast_for, pick_device, precision_for  # noqa: E402
+from inference.engine import autocast_for, cpu_name, pick_device, precision_for  # noqa: E402
 from training.data import Case  # noqa: E402
 from training.finetune import FinetuneConfig, PrepareCased, finetune  # noqa: E402
 from training.phantoms import chest_ct  # noqa: E402
@@ -128,6 +128,7 @@ def main() -> None:
     crops = config.batch_size * config.num_samples
     rows = [
         ("device", f"{dev.type} ({precision_for(dev)})"),
+        ("cpu", cpu_name()),
         ("cases / epochs / crops per iteration", f"{len(cases)} / {epochs} / {crops}"),
         ("finetune s (cache + train + checkpoints + export)", f"{t_ours:.1f}"),
         ("bare MONAI loop s (cache + train)", f"{t_bare:.1f}"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import platform
 import re
 import time
 from collections.abc import Callable
@@ -78,12 +79,24 @@ def cpu_bf16() -> bool:
     forced = os.environ.get("NODUS_CPU_BF16", "").strip()
     if forced in ("0", "1"):
         return forced == "1"
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
-    except OSError:
-        return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags)) and \
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", _cpuinfo())) and \
         torch.backends.mkldnn.is_available()
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(errors="ignore")
+    except OSError:
+        return ""
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what `platform` knows: timings in
+    bundles and benchmarks name the machine class they were taken on."""
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def count_windows(shape: tuple[int, ...], roi: tuple[int, ...], overlap: float) -> int:
@@ -115,11 +128,24 @@ class _Predictor:
 
 
 def foreground_probability(logits: torch.Tensor) -> torch.Tensor:
-    """(B, C, ...) logits -> (B, 1, ...) foreground probability (softmax or sigmoid)."""
+    """(B, C, ...) logits -> (B, 1, ...) foreground probability (softmax or sigmoid), computed
+    in place: `logits` is consumed (float32 logits of a 512x512x300 CT are ~0.5 GB)."""
     logits = logits.float()
     if logits.shape[1] == 1:
-        return torch.sigmoid(logits)
+        return logits.sigmoid_()
+    if logits.shape[1] == 2:
+        # softmax's foreground channel is sigmoid(l1 - l0): no second buffer, twice as fast
+        return logits[:, 1:2].sub_(logits[:, 0:1]).sigmoid_()
     return torch.softmax(logits, dim=1)[:, 1:2]
+
+
+def fast_layout(net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The network with channels-last 3D weights on the CPU, where oneDNN's convolutions run
+    ~1.45x faster in that layout (144^3 window: 0.68 -> 0.46 s on a 2-core AVX2 CPU). Converted
+    in place, once; networks with 2D weights keep theirs. Not applied on CUDA (not measured)."""
+    if device.type == "cpu" and all(p.dim() != 4 for p in net.parameters()):
+        net.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+    return net
 
 
 def predict_probability(bundle: Bundle, image: torch.Tensor, device: torch.device,
@@ -128,7 +154,7 @@ def predict_probability(bundle: Bundle, image: torch.Tensor, device: torch.devic
     """Sliding-window foreground probability for a (1, z, y, x) preprocessed image."""
     p = bundle.params
     roi = tuple(int(v) for v in p["roi_size"])
-    net = bundle.network.to(device).eval()
+    net = fast_layout(bundle.network.to(device).eval(), device)
     out_device = output_device(device, image.numel(), bundle.out_channels)
     with torch.inference_mode(), autocast_for(device):
         try:

@@ -9,7 +9,6 @@ Training seeds are 1000+i, held-out evaluation seeds 900000+i (never used for tr
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 import tempfile
 import time
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from inference.bundle import load_bundle, write_bundle
+from inference.engine import cpu_name
 from inference.errors import InferenceError
 from inference.volume import Volume
 
@@ -104,17 +104,6 @@ SPECS = {
         network=NETWORK, recipe=FinetuneConfig(lr=2e-3, batch_size=2, val_every=5)),
 }
 TRAIN_SEED0, EVAL_SEED0 = 1000, 900000
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), else what `platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def phantom_case(ph: Phantom, case_id: str) -> Case:

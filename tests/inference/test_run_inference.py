@@ -10,9 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from monai.bundle import ConfigParser
 
 from inference import Volume, load_bundle, run_inference
 from inference.candidates import extract_candidates
+from inference.engine import fast_layout, foreground_probability
+from tests.tiny_net import TINY_NET
 from training.phantoms import brain_mr, chest_ct
 
 BUNDLES = Path(__file__).resolve().parents[2] / "inference" / "bundles"
@@ -137,3 +140,39 @@ def test_windows_are_stitched_on_the_gpu_only_when_the_result_fits(monkeypatch: 
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda _d=None: (4 << 30, 80 << 30))
     assert output_device(cuda, voxels, 2) == torch.device("cpu")  # a busy card: stitch on host
     assert output_device(torch.device("cpu"), voxels, 2) == torch.device("cpu")
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_foreground_probability_matches_softmax_or_sigmoid_and_reuses_the_logits(
+        channels: int) -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(1, channels, 6, 7, 8) * 4
+    expected = (torch.sigmoid(logits) if channels == 1
+                else torch.softmax(logits, dim=1)[:, 1:2]).clone()
+    before = logits.untyped_storage().data_ptr()
+    prob = foreground_probability(logits)
+    assert prob.shape == (1, 1, 6, 7, 8)
+    assert torch.allclose(prob, expected, atol=1e-6)
+    # one and two channels are computed in the logits' own buffer (no second 0.5 GB map)
+    assert (prob.untyped_storage().data_ptr() == before) == (channels <= 2)
+
+
+def test_fast_layout_converts_3d_weights_on_the_cpu_only_and_keeps_the_output() -> None:
+    torch.manual_seed(0)
+    net = ConfigParser({"n": dict(TINY_NET)}).get_parsed_content("n").eval()
+    x = torch.rand(1, 1, 32, 32, 32)
+    with torch.inference_mode():
+        before = net(x)
+    conv = [p for p in net.parameters() if p.dim() == 5]
+    assert conv and not any(p.is_contiguous(memory_format=torch.channels_last_3d)
+                            for p in conv if p.shape[1] > 1)
+    assert fast_layout(net, torch.device("cpu")) is net
+    assert all(p.is_contiguous(memory_format=torch.channels_last_3d) for p in conv)
+    with torch.inference_mode():
+        assert torch.allclose(net(x), before, atol=1e-5)
+    flat = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 4, 3))
+    fast_layout(flat, torch.device("cpu"))  # 2D weights: no 3D layout to take
+    assert all(p.is_contiguous() for p in flat.parameters())
+    plain = ConfigParser({"n": dict(TINY_NET)}).get_parsed_content("n")
+    fast_layout(plain, torch.device("meta"))  # not the CPU: left as built
+    assert all(p.is_contiguous() for p in plain.parameters())

@@ -104,8 +104,8 @@ class Finding(models.Model):
         EDITED = "edited"
 
     class Detector(models.TextChoices):
-        NETWORK = "network"
-        SECOND_STAGE = "second_stage"
+        NETWORK = "network", "network"
+        SECOND_STAGE = "second_stage", "blob stage"  # what reviewers see on the badge
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="findings")
     revision = models.ForeignKey(LabelRevision, on_delete=models.CASCADE, related_name="findings")

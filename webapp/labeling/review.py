@@ -22,6 +22,7 @@ from webapp.core.storage import get_storage, put_content_addressed
 
 from . import codec
 from .models import Finding, LabelRevision, Review, Task
+from .services import copy_finding
 
 log = logging.getLogger(__name__)
 MEMBER = frozenset({Role.ANNOTATOR, Role.REVIEWER, Role.ADMIN})
@@ -73,14 +74,8 @@ def _merge_into_head(*, task: Task, finding: Finding, user: Any) -> LabelRevisio
         sha256=digest, size=len(blob), message=f"accepted AI finding {finding.pk}",
     )
     for f in Finding.objects.filter(revision=head):
-        f.pk, f.revision = None, rev
-        f.save()
-    Finding.objects.create(
-        task=task, revision=rev, segment=free, label_class=finding.label_class, attributes=finding.attributes,
-        centroid_voxel=finding.centroid_voxel, centroid_mm=finding.centroid_mm, diameter_mm=finding.diameter_mm,
-        volume_mm3=finding.volume_mm3, probability=finding.probability, detector=finding.detector,
-        source=Finding.Source.AI, status=Finding.Status.ACCEPTED, model_version_id=finding.model_version_id,
-    )
+        copy_finding(f, revision=rev)
+    copy_finding(finding, revision=rev, segment=free, source=Finding.Source.AI, status=Finding.Status.ACCEPTED)
     task.head_revision = rev
     task.save(update_fields=["head_revision", "updated"])
     return rev

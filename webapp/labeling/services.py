@@ -308,6 +308,18 @@ def _create_finding(
     )
 
 
+_NOT_COPIED = {"id", "task_id", "revision_id", "created", "updated"}
+
+
+def copy_finding(finding: Finding, *, revision: LabelRevision, **changes: Any) -> Finding:
+    """The finding on another revision of its task: every field (measurements, who proposed
+    it, its triage status) carried over unless `changes` says otherwise, so a field added to
+    Finding later is not silently dropped by restores and accepts."""
+    values = {f.attname: getattr(finding, f.attname) for f in Finding._meta.concrete_fields
+              if f.attname not in _NOT_COPIED}
+    return Finding.objects.create(task_id=revision.task_id, revision=revision, **{**values, **changes})
+
+
 def _advance_after_save(*, task: Task, revision: LabelRevision) -> None:
     task.head_revision = revision
     fields = ["head_revision", "updated"]
@@ -331,12 +343,7 @@ def restore_revision(*, revision: LabelRevision, author: Any, parent_id: int | N
             message=f"restore of revision {revision.pk}",
         )
         for f in Finding.objects.filter(revision=revision):
-            Finding.objects.create(
-                task=locked, revision=rev, segment=f.segment, label_class=f.label_class,
-                attributes=f.attributes, centroid_voxel=f.centroid_voxel, centroid_mm=f.centroid_mm,
-                diameter_mm=f.diameter_mm, volume_mm3=f.volume_mm3, probability=f.probability,
-                detector=f.detector, source=f.source, status=f.status, model_version_id=f.model_version_id,
-            )
+            copy_finding(f, revision=rev)
         _advance_after_save(task=locked, revision=rev)
         record(actor=author, action="label.restore", target=rev, project_id=locked.project_id,
                data={"task": locked.pk, "restored": revision.pk, "parent": parent_id})

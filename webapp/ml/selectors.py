@@ -86,7 +86,14 @@ def triage_stats(*, project: Project) -> dict[str, Any]:
         overall[status_] = overall.get(status_, 0) + n
         per.setdefault(detector, {})[status_] = n
     return {**_rates(overall, scans), "scans": scans,
-            "by_detector": {d: _rates(c, scans) for d, c in sorted(per.items())}}
+            "by_detector": {d: {**_rates(c, scans), "label": _detector_label(d)}
+                            for d, c in sorted(per.items())}}
+
+
+def _detector_label(detector: str) -> str:
+    if detector in Finding.Detector.values:
+        return str(Finding.Detector(detector).label)
+    return "not recorded"
 
 
 def annotator_throughput(*, project: Project) -> list[dict[str, Any]]:

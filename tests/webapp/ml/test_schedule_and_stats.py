@@ -136,6 +136,7 @@ def ai_job_with_findings(world: Any, statuses: list[str], *, state: str = "succe
 
 
 def test_triage_stats_count_ai_suggestions_of_finished_jobs(world: Any) -> None:
+    from webapp.labeling.models import Finding
     from webapp.ml.selectors import triage_stats
 
     ai_job_with_findings(world, ["accepted", "accepted:second_stage", "rejected:second_stage", "suggested"])
@@ -149,9 +150,9 @@ def test_triage_stats_count_ai_suggestions_of_finished_jobs(world: Any) -> None:
                      "fp_per_scan": 1.0, "scans": 3}
     assert by_detector == {
         "network": {"suggestions": 5, "accepted": 2, "rejected": 2, "pending": 1, "acceptance_rate": 0.5,
-                    "fp_per_scan": 0.667},
+                    "fp_per_scan": 0.667, "label": "network"},
         "second_stage": {"suggestions": 2, "accepted": 1, "rejected": 1, "pending": 0, "acceptance_rate": 0.5,
-                         "fp_per_scan": 0.333},
+                         "fp_per_scan": 0.333, "label": "blob stage"},
     }
     page = client_as(world.users["project_admin"]).get("/dashboard/?project=demo").content.decode()
     assert ('<tr data-detector="second_stage"><td>blob stage</td>\n        <td>2</td><td>1</td><td>1</td>'
@@ -159,6 +160,8 @@ def test_triage_stats_count_ai_suggestions_of_finished_jobs(world: Any) -> None:
     other = triage_stats(project=world["other_project"])
     assert other["suggestions"] == 0 and other["acceptance_rate"] is None and other["fp_per_scan"] is None
     assert other["by_detector"] == {}
+    Finding.objects.filter(detector="network").update(detector="")  # results of older bundles
+    assert triage_stats(project=world["project"])["by_detector"][""]["label"] == "not recorded"
 
 
 def test_annotator_throughput_counts_tasks_per_state_and_returns(world: Any) -> None:
