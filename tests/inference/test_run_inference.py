@@ -157,7 +157,9 @@ def test_foreground_probability_matches_softmax_or_sigmoid_and_reuses_the_logits
     assert (prob.untyped_storage().data_ptr() == before) == (channels <= 2)
 
 
-def test_fast_layout_converts_3d_weights_on_the_cpu_only_and_keeps_the_output() -> None:
+def test_fast_layout_converts_3d_weights_on_the_cpu_only_and_keeps_the_output(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NODUS_CHANNELS_LAST", raising=False)
     torch.manual_seed(0)
     net = ConfigParser({"n": dict(TINY_NET)}).get_parsed_content("n").eval()
     x = torch.rand(1, 1, 32, 32, 32)
@@ -176,3 +178,14 @@ def test_fast_layout_converts_3d_weights_on_the_cpu_only_and_keeps_the_output() 
     plain = ConfigParser({"n": dict(TINY_NET)}).get_parsed_content("n")
     fast_layout(plain, torch.device("meta"))  # not the CPU: left as built
     assert all(p.is_contiguous() for p in plain.parameters())
+
+
+@pytest.mark.parametrize(("forced", "device", "converted"), [("0", "cpu", False), ("1", "meta", True)])
+def test_fast_layout_follows_the_environment_override(monkeypatch: pytest.MonkeyPatch, forced: str,
+                                                      device: str, converted: bool) -> None:
+    monkeypatch.setenv("NODUS_CHANNELS_LAST", forced)
+    net = ConfigParser({"n": dict(TINY_NET)}).get_parsed_content("n")
+    fast_layout(net, torch.device(device))
+    wide = [p for p in net.parameters() if p.dim() == 5 and p.shape[1] > 1]
+    assert wide and all(p.is_contiguous(memory_format=torch.channels_last_3d) == converted
+                        for p in wide)
