@@ -6,7 +6,9 @@ axis-aligned, so orientation is a permutation plus flips (numpy views) and resam
 separable linear interpolation with the same convention as `torch.nn.functional.interpolate`
 (`align_corners=False`: the grid's outer extent is preserved). The inverse is evaluated only
 inside the boxes where the coarse probability can reach the threshold, which is exact because a
-trilinear sample depends only on its 8 neighbours.
+trilinear sample depends only on its 8 neighbours. The result is MONAI's dictionary transforms
+(Orientationd to SPL + Resized, trilinear; Invertd back) to float precision, same grid affine:
+tests/inference/test_monai_equivalence.py.
 """
 
 from __future__ import annotations
