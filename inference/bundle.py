@@ -10,6 +10,7 @@ expressions (`$...`) that would run code are refused.
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import shutil
 import stat
@@ -22,9 +23,12 @@ from typing import Any
 import torch
 
 from .errors import BundleError
+from .grid import model_axes
 from .second_stage import CONFIG_KEY as SECOND_STAGE_KEY
 from .second_stage import WEIGHTS as SECOND_STAGE_WEIGHTS
 from .second_stage import SecondStage, check_classifier, parse_params
+from .transforms import INTENSITY_MODES
+from .zoo import zoo_params
 
 MAX_ZIP_BYTES = 512 * 1024**2  # uncompressed; a starter model is a few MB
 METADATA = "configs/metadata.json"
@@ -34,7 +38,10 @@ WEIGHTS = "models/model.pt"
 # Preprocessing / postprocessing parameters with defaults; read from inference.json.
 DEFAULTS: dict[str, Any] = {
     "modality": "CT",
-    "target_spacing": [1.0, 1.0, 1.0],  # (x, y, z) mm after Orientation to RAS
+    "target_spacing": [1.0, 1.0, 1.0],  # mm per axis of the model's array (model_axcodes)
+    # The direction each axis of the model's input increases towards (MONAI Orientationd's
+    # codes): "SPL" is Nodus's canonical (z, y, x) array; MONAI zoo bundles are usually "RAS".
+    "model_axcodes": "SPL",
     "intensity": {"mode": "window", "a_min": -1000.0, "a_max": 400.0},
     "denoise_sigma": 0.0,  # Gaussian sigma in voxels of the target grid; 0 = off
     "roi_size": [96, 96, 96],
@@ -145,17 +152,38 @@ def _check_no_expressions(node: Any, where: str) -> None:
             _check_no_expressions(v, f"{where}[{i}]")
 
 
+def _intensity_ok(value: Any) -> bool:
+    if not isinstance(value, dict) or value.get("mode") not in INTENSITY_MODES:
+        return False
+    numbers = {"window": ("a_min", "a_max"), "percentile": ("lower", "upper")}.get(
+        value["mode"], ())
+    for key, v in value.items():
+        if key in ("clip", "nonzero"):
+            if not isinstance(v, bool):
+                return False
+        elif key != "mode" and (isinstance(v, bool) or not isinstance(v, int | float)
+                                or not math.isfinite(v)):
+            return False
+    if value["mode"] == "window" and not all(k in value for k in numbers):
+        return False
+    return not (value["mode"] == "window" and value["a_max"] <= value["a_min"])
+
+
 def _resolve_params(config: dict[str, Any]) -> dict[str, Any]:
+    """DEFAULTS, then what a MONAI zoo bundle's preprocessing/inferer sections say, then
+    Nodus's own flat keys; every value checked."""
     params = dict(DEFAULTS)
+    source = {**zoo_params(config), **{k: config[k] for k in DEFAULTS if k in config}}
     for key, default in DEFAULTS.items():
-        if key not in config:
+        if key not in source:
             continue
-        value = config[key]
+        value = source[key]
         if isinstance(default, list):
             ok = (isinstance(value, list) and len(value) == 3
-                  and all(isinstance(v, int | float) and v > 0 for v in value))
+                  and all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+                          for v in value))
         elif isinstance(default, dict):
-            ok = isinstance(value, dict) and value.get("mode") in ("window", "percentile")
+            ok = _intensity_ok(value)
         elif isinstance(default, float):
             ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
         elif isinstance(default, int):
@@ -165,6 +193,13 @@ def _resolve_params(config: dict[str, Any]) -> dict[str, Any]:
         if not ok:
             raise BundleError(f"inference.json: bad value for {key!r}: {value!r}")
         params[key] = value
+    try:
+        model_axes(str(params["model_axcodes"]))
+    except ValueError as exc:
+        raise BundleError(f"inference.json: model_axcodes: {exc}") from exc
+    if params["sw_mode"] not in ("constant", "gaussian"):
+        raise BundleError(f"inference.json: sw_mode must be constant or gaussian, got "
+                          f"{params['sw_mode']!r}")
     if params["modality"] not in ("CT", "MR"):
         raise BundleError(f"inference.json: modality must be CT or MR, got {params['modality']!r}")
     if not 0 <= float(params["sw_overlap"]) < 1 or not 0 < float(params["threshold"]) < 1:

@@ -22,7 +22,14 @@ from scipy import ndimage
 from .bundle import Bundle
 from .candidates import CONNECTIVITY, Candidate, Component, components_in, paint_candidates
 from .errors import InferenceCancelled, InvalidVolumeError
-from .grid import coarse_to_fine_slices, map_box_back, map_index_back, merge_boxes, resample_region
+from .grid import (
+    coarse_to_fine_slices,
+    map_box_back,
+    map_index_back,
+    merge_boxes,
+    model_axes,
+    resample_region,
+)
 from .second_stage import add_findings, mark_second_stage
 from .transforms import prepare
 from .volume import MAX_VOXELS, Volume, validate_volume
@@ -154,20 +161,25 @@ def fast_layout(net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 def predict_probability(bundle: Bundle, image: torch.Tensor, device: torch.device,
                         predictor: Callable[[torch.Tensor], torch.Tensor] | None = None
                         ) -> np.ndarray:
-    """Sliding-window foreground probability for a (1, z, y, x) preprocessed image."""
+    """Sliding-window foreground probability for a (1, z, y, x) preprocessed image (canonical
+    order; turned to the model's own axes and back when it was trained on others)."""
     p = bundle.params
     roi = tuple(int(v) for v in p["roi_size"])
+    axes = model_axes(str(p.get("model_axcodes", "SPL")))
+    x = image if axes.identity else axes.apply_tensor(image).contiguous()
     net = fast_layout(bundle.network.to(device).eval(), device)
     out_device = output_device(device, image.numel(), bundle.out_channels)
     with torch.inference_mode(), autocast_for(device):
         try:
             logits = sliding_window_inference(
-                image[None].to(device), roi, int(p["sw_batch_size"]), predictor or net,
+                x[None].to(device), roi, int(p["sw_batch_size"]), predictor or net,
                 overlap=float(p["sw_overlap"]), mode=str(p["sw_mode"]), sw_device=device,
                 device=out_device)
         except RuntimeError as exc:  # e.g. a channel mismatch inside the network
             raise InvalidVolumeError(f"model failed on this volume: {exc}") from exc
         prob = foreground_probability(torch.as_tensor(logits))[0, 0]
+        if not axes.identity:
+            prob = axes.undo_tensor(prob).contiguous()
     return prob.cpu().numpy()
 
 

@@ -43,6 +43,41 @@ class Reorientation:
                 out = np.flip(out, axis=axis)
         return out.transpose(np.argsort(self.perm))
 
+    @property
+    def identity(self) -> bool:
+        return self.perm == (0, 1, 2) and not any(self.flip)
+
+    def apply_tensor(self, t: torch.Tensor) -> torch.Tensor:
+        """`apply` on the last three dimensions of a tensor (batch and channel dims lead)."""
+        lead = t.dim() - 3
+        t = t.permute(*range(lead), *(lead + p for p in self.perm))
+        dims = [lead + i for i, f in enumerate(self.flip) if f]
+        return t.flip(dims) if dims else t
+
+    def undo_tensor(self, t: torch.Tensor) -> torch.Tensor:
+        lead = t.dim() - 3
+        dims = [lead + i for i, f in enumerate(self.flip) if f]
+        if dims:
+            t = t.flip(dims)
+        return t.permute(*range(lead), *(lead + int(p) for p in np.argsort(self.perm)))
+
+
+# Axis codes name the direction each array axis increases towards (MONAI Orientationd's codes);
+# Nodus's canonical (z, y, x) array is "SPL". Each letter's canonical axis and whether it runs
+# against that axis.
+_CODE_AXIS = {"S": (0, False), "I": (0, True), "P": (1, False), "A": (1, True), "L": (2, False),
+              "R": (2, True)}
+
+
+def model_axes(codes: str) -> Reorientation:
+    """How a canonical array maps to a model trained on `codes` axes (e.g. "RAS" for a MONAI
+    zoo bundle, "SPL" for Nodus's own: the identity). Raises ValueError for bad codes."""
+    picked = [_CODE_AXIS[c] for c in codes.upper() if c in _CODE_AXIS]
+    if len(codes) != 3 or len(picked) != 3 or len({axis for axis, _ in picked}) != 3:
+        raise ValueError(f"axis codes must name three different axes (e.g. RAS), got {codes!r}")
+    return Reorientation((picked[0][0], picked[1][0], picked[2][0]),
+                         (picked[0][1], picked[1][1], picked[2][1]))
+
 
 def canonical(volume: Volume) -> tuple[Volume, Reorientation]:
     """The same image as views in (z, y, x) = (S, P, L) order; oblique axes snap to nearest."""

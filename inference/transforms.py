@@ -1,8 +1,9 @@
 """Preprocessing shared by inference and training, so a model sees identical inputs in both.
 
 canonical orientation (views) -> resample to the bundle's target spacing -> intensity scaling
-(a CT window with ScaleIntensityRange's arithmetic, or robust percentiles for MR) -> optional
-MONAI GaussianSmoothd denoising. Tensors are (1, z, y, x).
+(a CT window with ScaleIntensityRange's arithmetic, robust percentiles for MR, or a MONAI zoo
+bundle's z-score / min-max) -> optional MONAI GaussianSmoothd denoising. Tensors are
+(1, z, y, x) in canonical order; the engine turns them to a zoo model's axes (`model_axcodes`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 from monai.transforms import Compose, GaussianSmoothd
 
-from .grid import Reorientation, canonical, resample, target_shape
+from .grid import Reorientation, canonical, model_axes, resample, target_shape
 from .volume import Volume, check_size
 
 
@@ -27,21 +28,58 @@ class Prepared:
     spacing: tuple[float, float, float]  # actual (z, y, x) spacing of the target grid
 
 
+def _to_output_range(t: torch.Tensor, cfg: dict[str, Any], clip: bool) -> torch.Tensor:
+    """[0, 1]-scaled values (in place) to [b_min, b_max], clipped there if asked."""
+    if clip:
+        t.clamp_(0.0, 1.0)
+    b_min, b_max = float(cfg.get("b_min", 0.0)), float(cfg.get("b_max", 1.0))
+    if (b_min, b_max) != (0.0, 1.0):
+        t.mul_(b_max - b_min).add_(b_min)
+    return t
+
+
 def _percentile_scale(t: torch.Tensor, cfg: dict[str, Any]) -> torch.Tensor:
     # Percentiles on a strided sample: torch.quantile refuses >16M elements and is slow.
     sample = t.numpy()[..., ::2, ::2, ::2]
     lo, hi = np.percentile(sample, [float(cfg.get("lower", 0.5)), float(cfg.get("upper", 99.5))])
     t = (t - float(lo)) / max(float(hi - lo), 1e-6)
-    if cfg.get("clip", False):
-        t.clamp_(0.0, 1.0)
-    return t
+    return _to_output_range(t, cfg, bool(cfg.get("clip", False)))
 
 
 def _window_inplace(t: torch.Tensor, cfg: dict[str, Any]) -> torch.Tensor:
-    # Same result as MONAI ScaleIntensityRange(a_min, a_max, 0, 1, clip=True), in place: on a
-    # 74M-voxel CT the MONAI transform's temporaries cost 15x more (0.9 s vs 0.06 s).
+    # Same result as MONAI ScaleIntensityRange(a_min, a_max, b_min, b_max, clip), in place: on a
+    # 74M-voxel CT the MONAI transform's temporaries cost 15x more (0.9 s vs 0.06 s). Nodus's
+    # own bundles clip (their configs predate the key).
     a_min, a_max = float(cfg["a_min"]), float(cfg["a_max"])
-    return t.sub_(a_min).div_(a_max - a_min).clamp_(0.0, 1.0)
+    t.sub_(a_min).div_(a_max - a_min)
+    return _to_output_range(t, cfg, bool(cfg.get("clip", True)))
+
+
+def _zscore_inplace(t: torch.Tensor, cfg: dict[str, Any]) -> torch.Tensor:
+    # MONAI NormalizeIntensity: (x - mean) / std over the volume, or over its nonzero voxels
+    # only (the others stay 0) with nonzero=True; a constant volume is only shifted.
+    if cfg.get("nonzero", False):
+        mask = t != 0
+        values = t[mask]
+        if values.numel() == 0:
+            return t
+        mean, std = values.mean(), values.std(unbiased=False)
+        t[mask] = (values - mean) / (std if float(std) > 0 else 1.0)
+        return t
+    mean, std = t.mean(), t.std(unbiased=False)
+    return t.sub_(mean).div_(std if float(std) > 0 else 1.0)
+
+
+def _minmax_inplace(t: torch.Tensor, cfg: dict[str, Any]) -> torch.Tensor:
+    # MONAI ScaleIntensity(minv, maxv): the volume's own range to [minv, maxv]
+    lo, hi = float(t.min()), float(t.max())
+    t.sub_(lo).div_(hi - lo if hi > lo else 1.0)
+    return _to_output_range(t, cfg, False)
+
+
+_INTENSITY = {"percentile": _percentile_scale, "window": _window_inplace,
+              "zscore": _zscore_inplace, "minmax": _minmax_inplace}
+INTENSITY_MODES = tuple(_INTENSITY)
 
 
 def intensity_steps(params: dict[str, Any]) -> Compose:
@@ -54,15 +92,17 @@ def intensity_steps(params: dict[str, Any]) -> Compose:
 def prepare(volume: Volume, params: dict[str, Any], label: np.ndarray | None = None, *,
             max_voxels: int | None = None) -> Prepared:
     canon, ro = canonical(volume)
-    target = tuple(float(v) for v in params["target_spacing"])
-    shape = target_shape(canon.shape, canon.spacing, target)
+    # target_spacing is per axis of the model's array (MONAI Spacingd's pixdim): (z, y, x) for
+    # Nodus's own bundles, (x, y, z) for a MONAI zoo bundle trained on RAS
+    axes = model_axes(str(params.get("model_axcodes", "SPL")))
+    target = [0.0, 0.0, 0.0]
+    for model_axis, canon_axis in enumerate(axes.perm):
+        target[canon_axis] = float(params["target_spacing"][model_axis])
+    shape = target_shape(canon.shape, canon.spacing, (target[0], target[1], target[2]))
     if max_voxels is not None:
         check_size(shape, max_voxels)
     image = resample(canon.array, shape)
-    if params["intensity"].get("mode") == "percentile":
-        image = _percentile_scale(image, params["intensity"])
-    else:
-        image = _window_inplace(image, params["intensity"])
+    image = _INTENSITY[str(params["intensity"].get("mode", "window"))](image, params["intensity"])
     data = intensity_steps(params)({"image": image[None]})
     img = torch.as_tensor(data["image"]).float()
     lab = None

@@ -18,6 +18,7 @@ from monai.transforms import Compose, MapTransform, SpatialPadd
 from inference.bundle import Bundle, load_bundle
 from inference.engine import autocast_for, pick_device, precision_for, predict_probability
 from inference.errors import InferenceError
+from inference.grid import model_axes
 from inference.transforms import prepare
 
 from .augment import BalancedCropsd
@@ -144,6 +145,7 @@ def finetune(
         random.setstate(ckpt["python_rng"])
 
     prep = PrepareCased(bundle.params)
+    axes = model_axes(str(bundle.params.get("model_axcodes", "SPL")))
     augment = train_transforms(config)
     # A flat list: CacheDataset caches up to the first Randomizable transform and a nested
     # Compose counts as one, which recomputed the crop centres for every item (0.45 s/iteration).
@@ -163,8 +165,11 @@ def finetune(
         for batch in loader:
             if should_cancel is not None and should_cancel():
                 raise TrainingCancelled(f"training cancelled in epoch {epoch}")
-            x = batch["image"].to(dev, memory_format=torch.channels_last_3d)
-            y = batch["label"].to(dev)
+            x, y = batch["image"], batch["label"]
+            if not axes.identity:  # a zoo model trained on other axes (RAS) sees its own
+                x, y = axes.apply_tensor(x), axes.apply_tensor(y)
+            x = x.to(dev, memory_format=torch.channels_last_3d)
+            y = y.to(dev)
             opt.zero_grad(set_to_none=True)
             with autocast_for(dev):
                 loss = loss_fn(train_net(x).float(), y)

@@ -1,0 +1,147 @@
+"""Settings of a MONAI model-zoo bundle read from its own `preprocessing` and `inferer` sections.
+
+Zoo bundles (spleen_ct_segmentation and the like) describe their input as a list of MONAI
+transforms (Orientationd, Spacingd, ScaleIntensityRanged...) and a SlidingWindowInferer rather
+than Nodus's flat keys. Running such a network with Nodus's defaults would feed it the wrong
+window, spacing and axis order: a silently wrong result. So the steps Nodus can reproduce are
+translated into its parameters, steps that do not change the voxels the network sees are
+passed over, and any other step refuses the bundle with its name. Nothing here evaluates the
+config's `$` expressions (code); a plain `@key` reference to a top-level value is followed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import BundleError
+
+# Steps that load, add a channel, convert types, or pad/crop around the body: what the network
+# sees inside the body is unchanged, so Nodus's own reading and sliding window stand in for them.
+PASS_OVER = {
+    "LoadImage", "EnsureChannelFirst", "AddChannel", "EnsureType", "ToTensor", "CastToType",
+    "Identity", "CropForeground", "SpatialPad", "DivisiblePad", "FgBgToIndices",
+    "ToDevice", "SaveImage",
+}
+READ = {"Orientation", "Spacing", "ScaleIntensityRange", "ScaleIntensityRangePercentiles",
+        "NormalizeIntensity", "ScaleIntensity"}
+
+
+def _step_name(target: str) -> str:
+    """'monai.transforms.Spacingd' / 'Spacingd' / 'Spacing' -> 'Spacing'."""
+    short = target.rsplit(".", 1)[-1]
+    if short.endswith("d") and short[:-1] in PASS_OVER | READ:
+        return short[:-1]
+    return short
+
+
+class _Reader:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    def value(self, node: Any, where: str, depth: int = 0) -> Any:
+        """`node` with `@key` references to top-level plain values followed."""
+        if isinstance(node, str) and node.startswith("$"):
+            raise BundleError(f"inference.json: {where} is an expression ({node[:40]!r}); Nodus "
+                              "reads plain values only")
+        if isinstance(node, str) and node.startswith("@"):
+            key = node[1:]
+            if depth > 8 or "#" in key or key not in self.config:
+                raise BundleError(f"inference.json: {where} refers to {node!r}, which is not a "
+                                  "top-level value")
+            return self.value(self.config[key], where, depth + 1)
+        return node
+
+    def steps(self) -> list[dict[str, Any]]:
+        section = self.value(self.config.get("preprocessing"), "preprocessing")
+        if section is None:
+            return []
+        items = section.get("transforms") if isinstance(section, dict) else section
+        items = self.value(items, "preprocessing.transforms")
+        if not isinstance(items, list):
+            raise BundleError("inference.json: preprocessing.transforms must be a list")
+        steps = []
+        for i, item in enumerate(items):
+            step = self.value(item, f"preprocessing.transforms[{i}]")
+            if not isinstance(step, dict) or not isinstance(step.get("_target_"), str):
+                raise BundleError(f"inference.json: preprocessing.transforms[{i}] has no _target_")
+            steps.append(step)
+        return steps
+
+
+def _number(reader: _Reader, step: dict[str, Any], key: str, where: str,
+            default: float | None = None) -> float:
+    value = reader.value(step.get(key, default), f"{where}.{key}")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BundleError(f"inference.json: {where}.{key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _flag(reader: _Reader, step: dict[str, Any], key: str, where: str, default: bool) -> bool:
+    value = reader.value(step.get(key, default), f"{where}.{key}")
+    if not isinstance(value, bool):
+        raise BundleError(f"inference.json: {where}.{key} must be true or false, got {value!r}")
+    return value
+
+
+def _intensity(reader: _Reader, name: str, step: dict[str, Any], where: str) -> dict[str, Any]:
+    num = lambda key, default=None: _number(reader, step, key, where, default)  # noqa: E731
+    if name == "ScaleIntensityRange":
+        return {"mode": "window", "a_min": num("a_min"), "a_max": num("a_max"),
+                "b_min": num("b_min", 0.0), "b_max": num("b_max", 1.0),
+                "clip": _flag(reader, step, "clip", where, False)}
+    if name == "ScaleIntensityRangePercentiles":
+        return {"mode": "percentile", "lower": num("lower"), "upper": num("upper"),
+                "b_min": num("b_min", 0.0), "b_max": num("b_max", 1.0),
+                "clip": _flag(reader, step, "clip", where, False)}
+    if name == "NormalizeIntensity":
+        for key in ("subtrahend", "divisor"):
+            if step.get(key) is not None:
+                raise BundleError(f"inference.json: {where}.{key} is not supported")
+        return {"mode": "zscore", "nonzero": _flag(reader, step, "nonzero", where, False)}
+    return {"mode": "minmax", "b_min": num("minv", 0.0), "b_max": num("maxv", 1.0)}
+
+
+def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
+    """Nodus parameters from the bundle's `preprocessing` and `inferer` sections ({} if it has
+    neither); raises BundleError for a step Nodus cannot reproduce."""
+    reader = _Reader(config)
+    params: dict[str, Any] = {}
+    intensity_steps = 0
+    for i, step in enumerate(reader.steps()):
+        name = _step_name(step["_target_"])
+        where = f"preprocessing.transforms[{i}] ({name})"
+        if name in PASS_OVER:
+            continue
+        if name not in READ:
+            raise BundleError(f"inference.json: {where} is a step Nodus cannot reproduce; it "
+                              "reads orientation, spacing and intensity scaling only")
+        if name == "Orientation":
+            codes = reader.value(step.get("axcodes"), f"{where}.axcodes")
+            if not isinstance(codes, str):
+                raise BundleError(f"inference.json: {where}.axcodes must be a string")
+            params["model_axcodes"] = codes.upper()
+        elif name == "Spacing":
+            pixdim = reader.value(step.get("pixdim"), f"{where}.pixdim")
+            if isinstance(pixdim, int | float) and not isinstance(pixdim, bool):
+                pixdim = [pixdim] * 3
+            params["target_spacing"] = pixdim  # checked with the other params
+        else:
+            intensity_steps += 1
+            if intensity_steps > 1:
+                raise BundleError(f"inference.json: {where} is a second intensity step; Nodus "
+                                  "applies one")
+            params["intensity"] = _intensity(reader, name, step, where)
+    inferer = reader.value(config.get("inferer"), "inferer")
+    if isinstance(inferer, dict):
+        target = str(inferer.get("_target_", ""))
+        if target.rsplit(".", 1)[-1] != "SlidingWindowInferer":
+            raise BundleError(f"inference.json: inferer {target!r} is not supported; Nodus runs "
+                              "a sliding window")
+        for ours, theirs in (("roi_size", "roi_size"), ("sw_batch_size", "sw_batch_size"),
+                             ("sw_overlap", "overlap"), ("sw_mode", "mode")):
+            if theirs in inferer:
+                params[ours] = reader.value(inferer[theirs], f"inferer.{theirs}")
+        if isinstance(params.get("sw_overlap"), int) and not isinstance(params["sw_overlap"],
+                                                                         bool):
+            params["sw_overlap"] = float(params["sw_overlap"])
+    return params

@@ -1,0 +1,207 @@
+"""MONAI model-zoo bundles: their own preprocessing and inferer sections decide what the network
+sees (axes, spacing, intensity, windows), steps Nodus cannot reproduce refuse the bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+from monai.inferers import sliding_window_inference
+from monai.transforms import (
+    Compose,
+    NormalizeIntensity,
+    Orientationd,
+    Resized,
+    ScaleIntensity,
+    ScaleIntensityRange,
+    ScaleIntensityRanged,
+)
+
+from inference import Volume, load_bundle, run_inference
+from inference.bundle import write_bundle
+from inference.engine import predict_probability
+from inference.errors import BundleError
+from inference.grid import canonical, model_axes, target_shape
+from inference.transforms import prepare
+from tests.tiny_net import TINY_NET
+from training.finetune import FinetuneConfig, finetune
+from training.phantoms import chest_ct
+
+# Written the way zoo bundles lay out inference.json: a Compose of dictionary transforms with
+# keys, a top-level value referenced with "@", device expressions Nodus never evaluates.
+ZOO_CONFIG: dict[str, Any] = {
+    "image_key": "image",
+    "pixdim": [2.0, 2.0, 3.0],
+    "device": "$torch.device('cuda:0' if torch.cuda.is_available() else 'cpu')",
+    "network_def": TINY_NET,
+    "preprocessing": {
+        "_target_": "Compose",
+        "transforms": [
+            {"_target_": "LoadImaged", "keys": "@image_key"},
+            {"_target_": "EnsureChannelFirstd", "keys": "@image_key"},
+            {"_target_": "Orientationd", "keys": "@image_key", "axcodes": "RAS"},
+            {"_target_": "Spacingd", "keys": "@image_key", "pixdim": "@pixdim",
+             "mode": "bilinear"},
+            {"_target_": "monai.transforms.ScaleIntensityRanged", "keys": "@image_key",
+             "a_min": -57, "a_max": 164, "b_min": 0.0, "b_max": 1.0, "clip": True},
+            {"_target_": "CropForegroundd", "keys": "@image_key", "source_key": "@image_key"},
+            {"_target_": "EnsureTyped", "keys": "@image_key"},
+        ],
+    },
+    "inferer": {"_target_": "SlidingWindowInferer", "roi_size": [32, 24, 16],
+                "sw_batch_size": 2, "overlap": 0.5},
+    "postprocessing": {"_target_": "Compose", "transforms": [
+        {"_target_": "Activationsd", "keys": "pred", "softmax": True}]},
+}
+
+
+def zoo_bundle(root: Path, config: dict[str, Any] | None = None) -> Path:
+    from monai.bundle import ConfigParser
+
+    torch.manual_seed(0)
+    net = ConfigParser({"n": dict(TINY_NET)}).get_parsed_content("n")
+    return write_bundle(root, metadata={"name": "zoo_like", "version": "0.3.1"},
+                        config=config or ZOO_CONFIG, state_dict=net.state_dict())
+
+
+def _steps_with(**step: Any) -> dict[str, Any]:
+    config = json.loads(json.dumps(ZOO_CONFIG))
+    config["preprocessing"]["transforms"].append(step)
+    return config
+
+
+def test_a_zoo_bundle_runs_with_its_own_preprocessing_and_inferer(tmp_path: Path) -> None:
+    p = load_bundle(zoo_bundle(tmp_path / "zoo")).params
+    assert p["model_axcodes"] == "RAS" and p["target_spacing"] == [2.0, 2.0, 3.0]
+    assert p["intensity"] == {"mode": "window", "a_min": -57.0, "a_max": 164.0, "b_min": 0.0,
+                              "b_max": 1.0, "clip": True}
+    assert p["roi_size"] == [32, 24, 16] and p["sw_batch_size"] == 2 and p["sw_overlap"] == 0.5
+
+
+def test_nodus_flat_keys_override_what_the_zoo_sections_say(tmp_path: Path) -> None:
+    config = {**ZOO_CONFIG, "roi_size": [16, 16, 16], "model_axcodes": "SPL"}
+    p = load_bundle(zoo_bundle(tmp_path / "zoo", config)).params
+    assert p["roi_size"] == [16, 16, 16] and p["model_axcodes"] == "SPL"
+    assert p["target_spacing"] == [2.0, 2.0, 3.0]  # not overridden: still the zoo's
+
+
+@pytest.mark.parametrize(("config", "reason"), [
+    (_steps_with(_target_="Rotate90d", keys="image", k=1), "Rotate90"),
+    (_steps_with(_target_="NormalizeIntensityd", keys="image", subtrahend=3.0), "second intensity"),
+    ({**ZOO_CONFIG, "pixdim": "$[1.0, 1.0, 1.0]"}, "expression"),
+    ({**ZOO_CONFIG, "pixdim": "@nowhere"}, "not a top-level value"),
+    ({**ZOO_CONFIG, "inferer": {"_target_": "SimpleInferer"}}, "SimpleInferer"),
+    ({**ZOO_CONFIG, "model_axcodes": "RAR"}, "model_axcodes"),
+    ({**ZOO_CONFIG, "pixdim": [2.0, 0.0, 1.0]}, "target_spacing"),
+    ({**ZOO_CONFIG, "inferer": {**ZOO_CONFIG["inferer"], "mode": "hann"}}, "sw_mode"),
+])
+def test_steps_nodus_cannot_reproduce_refuse_the_bundle(tmp_path: Path, config: dict[str, Any],
+                                                        reason: str) -> None:
+    with pytest.raises(BundleError, match=reason):
+        load_bundle(zoo_bundle(tmp_path / "zoo", config))
+
+
+def _volume() -> Volume:
+    rng = np.random.default_rng(5)
+    arr = rng.normal(40, 80, (18, 40, 36)).astype(np.float32)
+    direction = np.array([[0, 0, -1], [1, 0, 0], [0, -1, 0]], dtype=float)  # permuted, flipped
+    return Volume(array=arr, spacing=(2.5, 0.8, 0.9), origin=(5.0, -7.0, 11.0),
+                  direction=direction)
+
+
+def test_the_network_sees_monai_orientationd_output_and_the_map_comes_back(
+        tmp_path: Path) -> None:
+    """MONAI's own pipeline on the same scan (Orientationd RAS, Resized to the zoo spacing's
+    grid, ScaleIntensityRanged) is exactly what the network gets, and its sliding-window
+    probability maps back to Nodus's canonical grid."""
+    bundle = load_bundle(zoo_bundle(tmp_path / "zoo"))
+    vol = _volume()
+    prep = prepare(vol, bundle.params)
+    axes = model_axes("RAS")
+    canon, _ = canonical(vol)
+    shape_zyx = target_shape(canon.shape, canon.spacing, (3.0, 2.0, 2.0))  # pixdim is x, y, z
+    assert tuple(prep.image.shape[1:]) == shape_zyx
+    affine = torch.from_numpy(vol.lps_affine()[:, [2, 1, 0, 3]])
+    monai_pipeline = Compose([
+        Orientationd(keys="image", axcodes="RAS", labels=None),
+        Resized(keys="image", spatial_size=shape_zyx[::-1], mode="trilinear"),
+        ScaleIntensityRanged(keys="image", a_min=-57, a_max=164, b_min=0.0, b_max=1.0,
+                             clip=True),
+    ])
+    seen = monai_pipeline({"image": MetaTensor(torch.from_numpy(vol.array)[None],
+                                               affine=affine, meta={"space": "LPS"})})["image"]
+    # equal up to float rounding (trilinear weights applied in another axis order)
+    assert torch.allclose(seen.as_tensor(), axes.apply_tensor(prep.image), atol=1e-6)
+
+    net = bundle.network.eval()
+    with torch.inference_mode():
+        logits = sliding_window_inference(seen.as_tensor()[None], (32, 24, 16), 2, net,
+                                          overlap=0.5, mode="gaussian")
+        expected = torch.softmax(logits, dim=1)[0, 1]
+    ours = predict_probability(bundle, prep.image, torch.device("cpu"))
+    assert ours.shape == shape_zyx
+    assert np.allclose(axes.apply(ours), expected.numpy(), atol=1e-5)
+    result = run_inference(bundle, vol)  # and the whole pipeline back on the input grid
+    assert result.label.shape == vol.shape
+
+
+@pytest.mark.parametrize("nonzero", [False, True])
+def test_zscore_and_minmax_intensities_match_monai(tmp_path: Path, nonzero: bool) -> None:
+    vol = _volume()
+    vol.array[:, :4] = 0.0  # background that nonzero=True leaves alone
+    for step, monai_step in [
+        ({"_target_": "NormalizeIntensityd", "keys": "image", "nonzero": nonzero},
+         NormalizeIntensity(nonzero=nonzero)),
+        ({"_target_": "ScaleIntensityd", "keys": "image", "minv": -1.0, "maxv": 2.0},
+         ScaleIntensity(minv=-1.0, maxv=2.0)),
+        ({"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": -100, "a_max": 200,
+          "b_min": -1.0, "b_max": 1.0},  # MONAI's default: no clipping
+         ScaleIntensityRange(a_min=-100, a_max=200, b_min=-1.0, b_max=1.0)),
+    ]:
+        config = json.loads(json.dumps(ZOO_CONFIG))
+        steps = config["preprocessing"]["transforms"]
+        steps[4] = step
+        bundle = load_bundle(zoo_bundle(tmp_path / step["_target_"], config))
+        same_grid = {**bundle.params, "intensity": {"mode": "window", "a_min": 0.0,
+                                                    "a_max": 1.0, "clip": False}}
+        raw = prepare(vol, same_grid).image  # resampled, intensities untouched
+        expected = monai_step(raw.clone())
+        assert torch.allclose(prepare(vol, bundle.params).image, torch.as_tensor(expected),
+                              atol=1e-4), step["_target_"]
+
+
+def test_finetuning_a_zoo_bundle_trains_in_its_axes_and_keeps_its_settings(
+        tmp_path: Path) -> None:
+    ph = chest_ct(60, size=40, slices=12, n_lesions=1, min_diameter_mm=5)
+    from training.data import Case
+
+    cases = [Case(case_id=f"c{i}", patient_id=f"p{i}",
+                  volume=Volume(ph.image.astype(np.float32), ph.spacing, ph.origin),
+                  label=ph.label) for i in range(2)]
+    bundle = zoo_bundle(tmp_path / "zoo")
+    shapes: list[tuple[int, ...]] = []
+    net_cls = load_bundle(bundle).network.__class__
+    original = net_cls.forward
+
+    def spy(self: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            shapes.append(tuple(x.shape[2:]))
+        return original(self, x)
+
+    config = FinetuneConfig(max_epochs=1, batch_size=1, val_fraction=0.5, roi_size=(16, 24, 32),
+                            num_samples=1)
+    try:
+        net_cls.forward = spy  # type: ignore[method-assign]
+        result = finetune(bundle, cases, config, tmp_path / "run")
+    finally:
+        net_cls.forward = original  # type: ignore[method-assign]
+    # crops are cut as (z, y, x) = 16 x 24 x 32 on the canonical grid: the RAS network gets
+    # them as (x, y, z)
+    assert shapes and set(shapes) == {(32, 24, 16)}
+    tuned = load_bundle(result.bundle_dir).params
+    assert tuned["model_axcodes"] == "RAS" and tuned["target_spacing"] == [2.0, 2.0, 3.0]
