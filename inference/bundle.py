@@ -169,11 +169,24 @@ def _intensity_ok(value: Any) -> bool:
     return not (value["mode"] == "window" and value["a_max"] <= value["a_min"])
 
 
-def _resolve_params(config: dict[str, Any]) -> dict[str, Any]:
-    """DEFAULTS, then what a MONAI zoo bundle's preprocessing/inferer sections say, then
-    Nodus's own flat keys; every value checked."""
+def _declared_modality(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A zoo bundle's input modality from metadata.json ("CT", "MR" or "MRI"), if it says."""
+    image = metadata.get("network_data_format", {})
+    image = image.get("inputs", {}) if isinstance(image, dict) else {}
+    image = image.get("image", {}) if isinstance(image, dict) else {}
+    modality = image.get("modality") if isinstance(image, dict) else None
+    if isinstance(modality, str) and modality.upper() in ("CT", "MR", "MRI"):
+        return {"modality": modality.upper()[:2]}
+    return {}
+
+
+def _resolve_params(config: dict[str, Any], metadata: dict[str, Any] | None = None
+                    ) -> dict[str, Any]:
+    """DEFAULTS, then what a MONAI zoo bundle's metadata and preprocessing/inferer sections
+    say, then Nodus's own flat keys; every value checked."""
     params = dict(DEFAULTS)
-    source = {**zoo_params(config), **{k: config[k] for k in DEFAULTS if k in config}}
+    source = {**_declared_modality(metadata or {}), **zoo_params(config),
+              **{k: config[k] for k in DEFAULTS if k in config}}
     for key, default in DEFAULTS.items():
         if key not in source:
             continue
@@ -275,7 +288,7 @@ def _load_dir(root: Path, *, source: Path) -> Bundle:
     version = metadata.get("version")
     if not isinstance(version, str) or not version:
         raise BundleError("metadata.json: missing 'version'")
-    params = _resolve_params(config)
+    params = _resolve_params(config, metadata)
     net = build_network(config)
     in_ch = int(config["network_def"].get("in_channels", 1))
     declared = (metadata.get("network_data_format", {}).get("inputs", {}).get("image", {})

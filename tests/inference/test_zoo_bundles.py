@@ -60,13 +60,15 @@ ZOO_CONFIG: dict[str, Any] = {
 }
 
 
-def zoo_bundle(root: Path, config: dict[str, Any] | None = None) -> Path:
+def zoo_bundle(root: Path, config: dict[str, Any] | None = None, modality: str = "CT") -> Path:
     from monai.bundle import ConfigParser
 
     torch.manual_seed(0)
     net = ConfigParser({"n": dict(TINY_NET)}).get_parsed_content("n")
-    return write_bundle(root, metadata={"name": "zoo_like", "version": "0.3.1"},
-                        config=config or ZOO_CONFIG, state_dict=net.state_dict())
+    meta = {"name": "zoo_like", "version": "0.3.1", "network_data_format": {"inputs": {
+        "image": {"type": "image", "modality": modality, "num_channels": 1}}}}
+    return write_bundle(root, metadata=meta, config=config or ZOO_CONFIG,
+                        state_dict=net.state_dict())
 
 
 def _steps_with(**step: Any) -> dict[str, Any]:
@@ -81,6 +83,8 @@ def test_a_zoo_bundle_runs_with_its_own_preprocessing_and_inferer(tmp_path: Path
     assert p["intensity"] == {"mode": "window", "a_min": -57.0, "a_max": 164.0, "b_min": 0.0,
                               "b_max": 1.0, "clip": True}
     assert p["roi_size"] == [32, 24, 16] and p["sw_batch_size"] == 2 and p["sw_overlap"] == 0.5
+    assert p["modality"] == "CT"
+    assert load_bundle(zoo_bundle(tmp_path / "mr", modality="MRI")).params["modality"] == "MR"
 
 
 def test_nodus_flat_keys_override_what_the_zoo_sections_say(tmp_path: Path) -> None:
