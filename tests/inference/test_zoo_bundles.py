@@ -209,3 +209,15 @@ def test_finetuning_a_zoo_bundle_trains_in_its_axes_and_keeps_its_settings(
     assert shapes and set(shapes) == {(32, 24, 16)}
     tuned = load_bundle(result.bundle_dir).params
     assert tuned["model_axcodes"] == "RAS" and tuned["target_spacing"] == [2.0, 2.0, 3.0]
+
+
+def test_cli_validate_shows_what_was_read_and_refuses_with_the_step_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from inference.__main__ import main
+
+    assert main(["validate", "--bundle", str(zoo_bundle(tmp_path / "ok"))]) == 0
+    shown = json.loads(capsys.readouterr().out)["params"]
+    assert shown["model_axcodes"] == "RAS" and shown["intensity"]["a_min"] == -57.0
+    bad = zoo_bundle(tmp_path / "bad", _steps_with(_target_="RandGaussianNoised", keys="image"))
+    assert main(["validate", "--bundle", str(bad)]) == 2
+    assert "RandGaussianNoise" in capsys.readouterr().err
