@@ -169,6 +169,43 @@ def _intensity_ok(value: Any) -> bool:
     return not (value["mode"] == "window" and value["a_max"] <= value["a_min"])
 
 
+# Output channel names (metadata channel_def) that mean "the lesion" to Nodus.
+LESION_WORDS = ("lesion", "tumor", "tumour", "nodule", "cancer", "metasta", "mass", "neoplasm")
+
+
+def foreground_channels(config: dict[str, Any], metadata: dict[str, Any], out_channels: int
+                        ) -> list[int]:
+    """Which softmax channels make up the lesion probability: inference.json's
+    `foreground_channels`, else channel 1 of a two-class network (0 of a sigmoid one), else the
+    channels a multi-class zoo network's channel_def names as a lesion (e.g. "tumor" of
+    background / pancreas / tumor)."""
+    if out_channels < 1:
+        raise BundleError("network out_channels must be at least 1")
+    given = config.get("foreground_channels")
+    if given is not None:
+        lo = 0 if out_channels == 1 else 1
+        if (not isinstance(given, list) or not given or len(set(given)) != len(given)
+                or not all(isinstance(c, int) and not isinstance(c, bool)
+                           and lo <= c < out_channels for c in given)):
+            raise BundleError(f"inference.json: foreground_channels must list distinct channels "
+                              f"{lo}..{out_channels - 1}, got {given!r}")
+        return list(given)
+    if out_channels <= 2:
+        return [out_channels - 1]
+    outputs = metadata.get("network_data_format", {})
+    outputs = outputs.get("outputs", {}) if isinstance(outputs, dict) else {}
+    pred = outputs.get("pred", {}) if isinstance(outputs, dict) else {}
+    names = pred.get("channel_def", {}) if isinstance(pred, dict) else {}
+    picked = sorted(int(k) for k, v in (names.items() if isinstance(names, dict) else ())
+                    if str(k).isdigit() and 0 < int(k) < out_channels
+                    and any(w in str(v).lower() for w in LESION_WORDS))
+    if not picked:
+        raise BundleError(f"the network has {out_channels} output channels and metadata's "
+                          "channel_def names none of them a lesion (tumor, nodule...): set "
+                          "foreground_channels in inference.json")
+    return picked
+
+
 def _declared_modality(metadata: dict[str, Any]) -> dict[str, Any]:
     """A zoo bundle's input modality from metadata.json ("CT", "MR" or "MRI"), if it says."""
     image = metadata.get("network_data_format", {})
@@ -296,8 +333,8 @@ def _load_dir(root: Path, *, source: Path) -> Bundle:
     if in_ch != 1 or declared != 1:
         raise BundleError(f"model expects {in_ch} input channels (metadata says {declared}); "
                           "Nodus feeds single-channel CT/MR volumes")
-    if int(config["network_def"].get("out_channels", 2)) not in (1, 2):
-        raise BundleError("network out_channels must be 1 (sigmoid) or 2 (softmax)")
+    params["foreground_channels"] = foreground_channels(
+        config, metadata, int(config["network_def"].get("out_channels", 2)))
     state = load_state_dict(root / WEIGHTS)
     _load_weights(net, state, "network_def")
     second = (_load_second_stage(root, config[SECOND_STAGE_KEY])

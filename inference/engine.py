@@ -134,16 +134,20 @@ class _Predictor:
         return out
 
 
-def foreground_probability(logits: torch.Tensor) -> torch.Tensor:
-    """(B, C, ...) logits -> (B, 1, ...) foreground probability (softmax or sigmoid), computed
-    in place: `logits` is consumed (float32 logits of a 512x512x300 CT are ~0.5 GB)."""
+def foreground_probability(logits: torch.Tensor, channels: list[int] | None = None
+                           ) -> torch.Tensor:
+    """(B, C, ...) logits -> (B, 1, ...) lesion probability: sigmoid of a one-channel network,
+    else the softmax summed over `channels` (default: channel 1). One- and two-class results
+    are computed in place: `logits` is consumed (float32 logits of a 512x512x300 CT are ~0.5
+    GB)."""
     logits = logits.float()
     if logits.shape[1] == 1:
         return logits.sigmoid_()
-    if logits.shape[1] == 2:
+    channels = channels or [1]
+    if logits.shape[1] == 2 and channels == [1]:
         # softmax's foreground channel is sigmoid(l1 - l0): no second buffer, twice as fast
         return logits[:, 1:2].sub_(logits[:, 0:1]).sigmoid_()
-    return torch.softmax(logits, dim=1)[:, 1:2]
+    return torch.softmax(logits, dim=1)[:, channels].sum(dim=1, keepdim=True)
 
 
 def fast_layout(net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -177,7 +181,8 @@ def predict_probability(bundle: Bundle, image: torch.Tensor, device: torch.devic
                 device=out_device)
         except RuntimeError as exc:  # e.g. a channel mismatch inside the network
             raise InvalidVolumeError(f"model failed on this volume: {exc}") from exc
-        prob = foreground_probability(torch.as_tensor(logits))[0, 0]
+        prob = foreground_probability(torch.as_tensor(logits),
+                                      p.get("foreground_channels"))[0, 0]
         if not axes.identity:
             prob = axes.undo_tensor(prob).contiguous()
     return prob.cpu().numpy()

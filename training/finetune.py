@@ -146,6 +146,9 @@ def finetune(
 
     prep = PrepareCased(bundle.params)
     axes = model_axes(str(bundle.params.get("model_axcodes", "SPL")))
+    # A multi-class zoo network learns reviewed lesions as its (first) lesion channel.
+    lesion_class = (int(bundle.params["foreground_channels"][0]) if bundle.out_channels > 2
+                    else 1)
     augment = train_transforms(config)
     # A flat list: CacheDataset caches up to the first Randomizable transform and a nested
     # Compose counts as one, which recomputed the crop centres for every item (0.45 s/iteration).
@@ -169,7 +172,7 @@ def finetune(
             if not axes.identity:  # a zoo model trained on other axes (RAS) sees its own
                 x, y = axes.apply_tensor(x), axes.apply_tensor(y)
             x = x.to(dev, memory_format=torch.channels_last_3d)
-            y = y.to(dev)
+            y = y.to(dev) if lesion_class == 1 else (y * lesion_class).to(dev)
             opt.zero_grad(set_to_none=True)
             with autocast_for(dev):
                 loss = loss_fn(train_net(x).float(), y)

@@ -221,3 +221,80 @@ def test_cli_validate_shows_what_was_read_and_refuses_with_the_step_name(
     bad = zoo_bundle(tmp_path / "bad", _steps_with(_target_="RandGaussianNoised", keys="image"))
     assert main(["validate", "--bundle", str(bad)]) == 2
     assert "RandGaussianNoise" in capsys.readouterr().err
+
+
+THREE_CLASS = {**TINY_NET, "out_channels": 3}
+
+
+def three_class_bundle(root: Path, channel_def: dict[str, str] | None,
+                       extra: dict[str, Any] | None = None) -> Path:
+    from monai.bundle import ConfigParser
+
+    torch.manual_seed(1)
+    net = ConfigParser({"n": dict(THREE_CLASS)}).get_parsed_content("n")
+    outputs = {"pred": {"type": "image", "num_channels": 3, "channel_def": channel_def}}
+    meta = {"name": "pancreas_like", "version": "1.0.0",
+            "network_data_format": {"outputs": outputs}} if channel_def else {
+        "name": "unnamed", "version": "1.0.0"}
+    config = {**ZOO_CONFIG, "network_def": THREE_CLASS, **(extra or {})}
+    return write_bundle(root, metadata=meta, config=config, state_dict=net.state_dict())
+
+
+def test_a_multi_class_zoo_network_gives_its_lesion_channel(tmp_path: Path) -> None:
+    bundle = load_bundle(three_class_bundle(
+        tmp_path / "p", {"0": "background", "1": "pancreas", "2": "pancreatic tumor"}))
+    assert bundle.params["foreground_channels"] == [2]
+    prep = prepare(_volume(), bundle.params)
+    axes = model_axes("RAS")
+    with torch.inference_mode():
+        logits = sliding_window_inference(axes.apply_tensor(prep.image)[None], (32, 24, 16), 2,
+                                          bundle.network.eval(), overlap=0.5, mode="gaussian")
+        expected = torch.softmax(logits, dim=1)[0, 2]
+    ours = predict_probability(bundle, prep.image, torch.device("cpu"))
+    assert np.allclose(axes.apply(ours), expected.numpy(), atol=1e-5)
+    # two lesion channels are summed; an explicit key wins over channel_def
+    both = load_bundle(three_class_bundle(tmp_path / "b", {"0": "background", "1": "nodule",
+                                                           "2": "mass"})).params
+    assert both["foreground_channels"] == [1, 2]
+    chosen = load_bundle(three_class_bundle(tmp_path / "c", None, {"foreground_channels": [1]}))
+    assert chosen.params["foreground_channels"] == [1]
+
+
+@pytest.mark.parametrize(("channel_def", "extra", "reason"), [
+    (None, None, "names none of them a lesion"),
+    ({"0": "background", "1": "liver", "2": "spleen"}, None, "names none of them a lesion"),
+    (None, {"foreground_channels": [0]}, "foreground_channels"),
+    (None, {"foreground_channels": [3]}, "foreground_channels"),
+    (None, {"foreground_channels": [1, 1]}, "foreground_channels"),
+])
+def test_a_multi_class_network_without_a_lesion_channel_is_refused(
+        tmp_path: Path, channel_def: dict[str, str] | None, extra: dict[str, Any] | None,
+        reason: str) -> None:
+    with pytest.raises(BundleError, match=reason):
+        load_bundle(three_class_bundle(tmp_path / "x", channel_def, extra))
+
+
+def test_finetuning_a_multi_class_network_teaches_lesions_as_its_lesion_channel(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import training.finetune as ft
+
+    ph = chest_ct(61, size=40, slices=12, n_lesions=1, min_diameter_mm=6)
+    from training.data import Case
+
+    cases = [Case(case_id=f"c{i}", patient_id=f"p{i}",
+                  volume=Volume(ph.image.astype(np.float32), ph.spacing, ph.origin),
+                  label=ph.label) for i in range(2)]
+    bundle = three_class_bundle(tmp_path / "p", {"0": "background", "1": "organ", "2": "tumor"})
+    targets: list[set[int]] = []
+    real_loss = ft.DiceCELoss
+
+    class SpyLoss(real_loss):  # type: ignore[misc, valid-type]
+        def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            targets.append({int(v) for v in target.unique()})
+            return super().forward(pred, target)
+
+    monkeypatch.setattr(ft, "DiceCELoss", SpyLoss)
+    config = FinetuneConfig(max_epochs=1, batch_size=1, val_fraction=0.5, roi_size=(16, 16, 16),
+                            num_samples=2, pos_fraction=1.0)
+    finetune(bundle, cases, config, tmp_path / "run")
+    assert targets and set().union(*targets) == {0, 2}  # lesion voxels are class 2, never 1
