@@ -7,6 +7,10 @@ window, spacing and axis order: a silently wrong result. So the steps Nodus can 
 translated into its parameters, steps that do not change the voxels the network sees are
 passed over, and any other step refuses the bundle with its name. Nothing here evaluates the
 config's `$` expressions (code); a plain `@key` reference to a top-level value is followed.
+
+Spacing is reproduced with Nodus's extent-preserving resampling (MONAI Resized's grid): the
+voxel size is Spacingd's, the grid sits (new - old spacing) / 2 further in along each axis than
+Spacingd's, which keeps the first voxel centre in place (0.4 mm for 0.7 -> 1.5 mm voxels).
 """
 
 from __future__ import annotations
