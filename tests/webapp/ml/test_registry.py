@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 
 from tests.conftest import client_as
 from tests.webapp.ml.helpers import make_bundle
+from tests.zoo_bundle import ZOO_CONFIG, zoo_bundle
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +35,24 @@ def test_import_bundle_command_registers_and_activates_idempotently(world: Any, 
     (tmp_path / "bad" / "configs" / "metadata.json").write_text("{}")
     with pytest.raises(CommandError, match="invalid bundle"):
         call_command("import_bundle", str(tmp_path / "bad"))
+
+
+def test_a_model_zoo_bundle_registers_with_the_settings_it_declares(world: Any, tmp_path: Path) -> None:
+    from webapp.ml.models import ModelVersion
+
+    zoo_bundle(tmp_path / "zoo", modality="MRI")
+    call_command("import_bundle", str(tmp_path / "zoo"), "--project", "demo")
+    mv = ModelVersion.objects.get(project=world["project"], name="zoo_like")
+    assert mv.modality == "MR"  # from metadata.json's network_data_format
+    params = mv.metadata["params"]
+    assert params["model_axcodes"] == "RAS" and params["target_spacing"] == [2.0, 2.0, 3.0]
+    assert params["intensity"]["a_min"] == -57.0 and params["roi_size"] == [32, 24, 16]
+    config = {**ZOO_CONFIG, "preprocessing": {"_target_": "Compose", "transforms": [
+        {"_target_": "Rotate90d", "keys": "image"}]}}
+    zoo_bundle(tmp_path / "rotated", config)
+    with pytest.raises(CommandError, match="Rotate90"):
+        call_command("import_bundle", str(tmp_path / "rotated"), "--project", "demo")
+    assert ModelVersion.objects.filter(project=world["project"]).count() == 1
 
 
 def test_database_allows_one_active_version_per_project(world: Any) -> None:
