@@ -263,7 +263,17 @@ def run_inference(
     report(0.0, "preprocess")
     checkpoint()
     params = bundle.params
-    prep = prepare(volume, params, max_voxels=max_voxels)
+    # The stitched logits hold one float per output channel and voxel: the limit is sized for a
+    # two-class network and shrinks for more classes (a 105-class zoo network on a whole CT
+    # would otherwise ask for tens of GB).
+    grid_limit = max_voxels * 2 // max(2, bundle.out_channels)
+    try:
+        prep = prepare(volume, params, max_voxels=grid_limit)
+    except InvalidVolumeError as exc:
+        if grid_limit == max_voxels:
+            raise
+        raise InvalidVolumeError(f"{exc} (a network with {bundle.out_channels} output channels "
+                                 "needs that much more memory per voxel)") from exc
     timings["preprocess"] = time.perf_counter() - t0
     report(_PRE, "inference")
     checkpoint()

@@ -261,3 +261,19 @@ def test_finetuning_a_multi_class_network_teaches_lesions_as_its_lesion_channel(
                             num_samples=2, pos_fraction=1.0)
     finetune(bundle, cases, config, tmp_path / "run")
     assert targets and set().union(*targets) == {0, 2}  # lesion voxels are class 2, never 1
+
+
+def test_the_voxel_limit_shrinks_with_the_number_of_output_classes(tmp_path: Path) -> None:
+    from inference.errors import InvalidVolumeError
+
+    vol = _volume()
+    fine = {"target_spacing": [0.6, 0.6, 0.6]}  # a model grid larger than the scan
+    two = load_bundle(zoo_bundle(tmp_path / "two", {**ZOO_CONFIG, **fine}))
+    three = load_bundle(three_class_bundle(tmp_path / "three", {"0": "background",
+                                                                "2": "tumor"}, fine))
+    grid = int(np.prod(prepare(vol, two.params).image.shape))
+    limit = grid + 1  # enough for two classes, not for three (x 2/3)
+    assert vol.array.size < 2 * limit // 3 < grid
+    assert run_inference(two, vol, max_voxels=limit).label.shape == vol.shape
+    with pytest.raises(InvalidVolumeError, match="3 output channels"):
+        run_inference(three, vol, max_voxels=limit)
