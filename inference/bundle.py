@@ -28,7 +28,7 @@ from .second_stage import CONFIG_KEY as SECOND_STAGE_KEY
 from .second_stage import WEIGHTS as SECOND_STAGE_WEIGHTS
 from .second_stage import SecondStage, check_classifier, parse_params
 from .transforms import INTENSITY_MODES
-from .zoo import zoo_params
+from .zoo import declared_modality, foreground_channels, zoo_params
 
 MAX_ZIP_BYTES = 512 * 1024**2  # uncompressed; a starter model is a few MB
 METADATA = "configs/metadata.json"
@@ -153,10 +153,10 @@ def _check_no_expressions(node: Any, where: str) -> None:
 
 
 def _intensity_ok(value: Any) -> bool:
+    """A known mode, booleans for the flags, finite numbers for the rest, a window with
+    a_min < a_max, percentiles with 0 <= lower < upper <= 100."""
     if not isinstance(value, dict) or value.get("mode") not in INTENSITY_MODES:
         return False
-    numbers = {"window": ("a_min", "a_max"), "percentile": ("lower", "upper")}.get(
-        value["mode"], ())
     for key, v in value.items():
         if key in ("clip", "nonzero"):
             if not isinstance(v, bool):
@@ -164,57 +164,11 @@ def _intensity_ok(value: Any) -> bool:
         elif key != "mode" and (isinstance(v, bool) or not isinstance(v, int | float)
                                 or not math.isfinite(v)):
             return False
-    if value["mode"] == "window" and not all(k in value for k in numbers):
-        return False
-    return not (value["mode"] == "window" and value["a_max"] <= value["a_min"])
-
-
-# Output channel names (metadata channel_def) that mean "the lesion" to Nodus.
-LESION_WORDS = ("lesion", "tumor", "tumour", "nodule", "cancer", "metasta", "mass", "neoplasm")
-
-
-def foreground_channels(config: dict[str, Any], metadata: dict[str, Any], out_channels: int
-                        ) -> list[int]:
-    """Which softmax channels make up the lesion probability: inference.json's
-    `foreground_channels`, else channel 1 of a two-class network (0 of a sigmoid one), else the
-    channels a multi-class zoo network's channel_def names as a lesion (e.g. "tumor" of
-    background / pancreas / tumor)."""
-    if out_channels < 1:
-        raise BundleError("network out_channels must be at least 1")
-    given = config.get("foreground_channels")
-    if given is not None:
-        lo = 0 if out_channels == 1 else 1
-        if (not isinstance(given, list) or not given or len(set(given)) != len(given)
-                or not all(isinstance(c, int) and not isinstance(c, bool)
-                           and lo <= c < out_channels for c in given)):
-            raise BundleError(f"inference.json: foreground_channels must list distinct channels "
-                              f"{lo}..{out_channels - 1}, got {given!r}")
-        return list(given)
-    if out_channels <= 2:
-        return [out_channels - 1]
-    outputs = metadata.get("network_data_format", {})
-    outputs = outputs.get("outputs", {}) if isinstance(outputs, dict) else {}
-    pred = outputs.get("pred", {}) if isinstance(outputs, dict) else {}
-    names = pred.get("channel_def", {}) if isinstance(pred, dict) else {}
-    picked = sorted(int(k) for k, v in (names.items() if isinstance(names, dict) else ())
-                    if str(k).isdigit() and 0 < int(k) < out_channels
-                    and any(w in str(v).lower() for w in LESION_WORDS))
-    if not picked:
-        raise BundleError(f"the network has {out_channels} output channels and metadata's "
-                          "channel_def names none of them a lesion (tumor, nodule...): set "
-                          "foreground_channels in inference.json")
-    return picked
-
-
-def _declared_modality(metadata: dict[str, Any]) -> dict[str, Any]:
-    """A zoo bundle's input modality from metadata.json ("CT", "MR" or "MRI"), if it says."""
-    image = metadata.get("network_data_format", {})
-    image = image.get("inputs", {}) if isinstance(image, dict) else {}
-    image = image.get("image", {}) if isinstance(image, dict) else {}
-    modality = image.get("modality") if isinstance(image, dict) else None
-    if isinstance(modality, str) and modality.upper() in ("CT", "MR", "MRI"):
-        return {"modality": modality.upper()[:2]}
-    return {}
+    if value["mode"] == "window":
+        return "a_min" in value and "a_max" in value and value["a_min"] < value["a_max"]
+    if value["mode"] == "percentile":
+        return 0 <= value.get("lower", 0.5) < value.get("upper", 99.5) <= 100
+    return True
 
 
 def _resolve_params(config: dict[str, Any], metadata: dict[str, Any] | None = None
@@ -222,7 +176,7 @@ def _resolve_params(config: dict[str, Any], metadata: dict[str, Any] | None = No
     """DEFAULTS, then what a MONAI zoo bundle's metadata and preprocessing/inferer sections
     say, then Nodus's own flat keys; every value checked."""
     params = dict(DEFAULTS)
-    source = {**_declared_modality(metadata or {}), **zoo_params(config),
+    source = {**declared_modality(metadata or {}), **zoo_params(config),
               **{k: config[k] for k in DEFAULTS if k in config}}
     for key, default in DEFAULTS.items():
         if key not in source:

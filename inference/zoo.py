@@ -149,3 +149,51 @@ def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
                                                                          bool):
             params["sw_overlap"] = float(params["sw_overlap"])
     return params
+
+
+# Output channel names (metadata channel_def) that mean "the lesion" to Nodus.
+LESION_WORDS = ("lesion", "tumor", "tumour", "nodule", "cancer", "metasta", "mass", "neoplasm")
+
+
+def foreground_channels(config: dict[str, Any], metadata: dict[str, Any], out_channels: int
+                        ) -> list[int]:
+    """Which softmax channels make up the lesion probability: inference.json's
+    `foreground_channels`, else channel 1 of a two-class network (0 of a sigmoid one), else the
+    channels a multi-class zoo network's channel_def names as a lesion (e.g. "tumor" of
+    background / pancreas / tumor)."""
+    if out_channels < 1:
+        raise BundleError("network out_channels must be at least 1")
+    given = config.get("foreground_channels")
+    if given is not None:
+        lo = 0 if out_channels == 1 else 1
+        if (not isinstance(given, list) or not given or len(set(given)) != len(given)
+                or not all(isinstance(c, int) and not isinstance(c, bool)
+                           and lo <= c < out_channels for c in given)):
+            raise BundleError(f"inference.json: foreground_channels must list distinct channels "
+                              f"{lo}..{out_channels - 1}, got {given!r}")
+        return list(given)
+    if out_channels <= 2:
+        return [out_channels - 1]
+    outputs = metadata.get("network_data_format", {})
+    outputs = outputs.get("outputs", {}) if isinstance(outputs, dict) else {}
+    pred = outputs.get("pred", {}) if isinstance(outputs, dict) else {}
+    names = pred.get("channel_def", {}) if isinstance(pred, dict) else {}
+    picked = sorted(int(k) for k, v in (names.items() if isinstance(names, dict) else ())
+                    if str(k).isdigit() and 0 < int(k) < out_channels
+                    and any(w in str(v).lower() for w in LESION_WORDS))
+    if not picked:
+        raise BundleError(f"the network has {out_channels} output channels and metadata's "
+                          "channel_def names none of them a lesion (tumor, nodule...): set "
+                          "foreground_channels in inference.json")
+    return picked
+
+
+def declared_modality(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A zoo bundle's input modality from metadata.json ("CT", "MR" or "MRI"), if it says."""
+    image = metadata.get("network_data_format", {})
+    image = image.get("inputs", {}) if isinstance(image, dict) else {}
+    image = image.get("image", {}) if isinstance(image, dict) else {}
+    modality = image.get("modality") if isinstance(image, dict) else None
+    if isinstance(modality, str) and modality.upper() in ("CT", "MR", "MRI"):
+        return {"modality": modality.upper()[:2]}
+    return {}

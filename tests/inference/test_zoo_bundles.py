@@ -66,6 +66,9 @@ def test_nodus_flat_keys_override_what_the_zoo_sections_say(tmp_path: Path) -> N
     ({**ZOO_CONFIG, "model_axcodes": "RAR"}, "model_axcodes"),
     ({**ZOO_CONFIG, "pixdim": [2.0, 0.0, 1.0]}, "target_spacing"),
     ({**ZOO_CONFIG, "inferer": {**ZOO_CONFIG["inferer"], "mode": "hann"}}, "sw_mode"),
+    ({**ZOO_CONFIG, "intensity": {"mode": "percentile", "lower": 99, "upper": 1}}, "intensity"),
+    ({**ZOO_CONFIG, "intensity": {"mode": "window", "a_min": 5, "a_max": 5}}, "intensity"),
+    ({**ZOO_CONFIG, "intensity": {"mode": "zscore", "nonzero": "yes"}}, "intensity"),
 ])
 def test_steps_nodus_cannot_reproduce_refuse_the_bundle(tmp_path: Path, config: dict[str, Any],
                                                         reason: str) -> None:
