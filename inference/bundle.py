@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     # The direction each axis of the model's input increases towards (MONAI Orientationd's
     # codes): "SPL" is Nodus's canonical (z, y, x) array; MONAI zoo bundles are usually "RAS".
     "model_axcodes": "SPL",
+    # How the network's output becomes a probability: "softmax" over the classes (Nodus's own
+    # two-class networks), "sigmoid" per channel (multi-label networks; any one-channel one).
+    "activation": "softmax",
     "intensity": {"mode": "window", "a_min": -1000.0, "a_max": 400.0},
     "denoise_sigma": 0.0,  # Gaussian sigma in voxels of the target grid; 0 = off
     "roi_size": [96, 96, 96],
@@ -201,6 +204,9 @@ def _resolve_params(config: dict[str, Any], metadata: dict[str, Any] | None = No
         model_axes(str(params["model_axcodes"]))
     except ValueError as exc:
         raise BundleError(f"inference.json: model_axcodes: {exc}") from exc
+    if params["activation"] not in ("softmax", "sigmoid"):
+        raise BundleError(f"inference.json: activation must be softmax or sigmoid, got "
+                          f"{params['activation']!r}")
     if params["sw_mode"] not in ("constant", "gaussian"):
         raise BundleError(f"inference.json: sw_mode must be constant or gaussian, got "
                           f"{params['sw_mode']!r}")
@@ -287,8 +293,11 @@ def _load_dir(root: Path, *, source: Path) -> Bundle:
     if in_ch != 1 or declared != 1:
         raise BundleError(f"model expects {in_ch} input channels (metadata says {declared}); "
                           "Nodus feeds single-channel CT/MR volumes")
-    params["foreground_channels"] = foreground_channels(
-        config, metadata, int(config["network_def"].get("out_channels", 2)))
+    out_channels = int(config["network_def"].get("out_channels", 2))
+    if out_channels == 1:
+        params["activation"] = "sigmoid"
+    params["foreground_channels"] = foreground_channels(config, metadata, out_channels,
+                                                        str(params["activation"]))
     state = load_state_dict(root / WEIGHTS)
     _load_weights(net, state, "network_def")
     second = (_load_second_stage(root, config[SECOND_STAGE_KEY])

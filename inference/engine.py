@@ -134,15 +134,17 @@ class _Predictor:
         return out
 
 
-def foreground_probability(logits: torch.Tensor, channels: list[int] | None = None
-                           ) -> torch.Tensor:
+def foreground_probability(logits: torch.Tensor, channels: list[int] | None = None,
+                           activation: str = "softmax") -> torch.Tensor:
     """(B, C, ...) logits -> (B, 1, ...) lesion probability: sigmoid of a one-channel network,
-    else the softmax summed over `channels` (default: channel 1). One- and two-class results
-    are computed in place: `logits` is consumed (float32 logits of a 512x512x300 CT are ~0.5
-    GB)."""
+    the largest sigmoid of `channels` for a multi-label one, else the softmax summed over
+    `channels` (default: channel 1). One- and two-class results are computed in place:
+    `logits` is consumed (float32 logits of a 512x512x300 CT are ~0.5 GB)."""
     logits = logits.float()
     if logits.shape[1] == 1:
         return logits.sigmoid_()
+    if activation == "sigmoid":
+        return logits[:, channels or [0]].sigmoid_().amax(dim=1, keepdim=True)
     channels = channels or [1]
     if logits.shape[1] == 2 and channels == [1]:
         # softmax's foreground channel is sigmoid(l1 - l0): no second buffer, twice as fast
@@ -181,8 +183,8 @@ def predict_probability(bundle: Bundle, image: torch.Tensor, device: torch.devic
                 device=out_device)
         except RuntimeError as exc:  # e.g. a channel mismatch inside the network
             raise InvalidVolumeError(f"model failed on this volume: {exc}") from exc
-        prob = foreground_probability(torch.as_tensor(logits),
-                                      p.get("foreground_channels"))[0, 0]
+        prob = foreground_probability(torch.as_tensor(logits), p.get("foreground_channels"),
+                                      str(p.get("activation", "softmax")))[0, 0]
         if not axes.identity:
             prob = axes.undo_tensor(prob).contiguous()
     return prob.cpu().numpy()

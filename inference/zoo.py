@@ -55,19 +55,20 @@ class _Reader:
             return self.value(self.config[key], where, depth + 1)
         return node
 
-    def steps(self) -> list[dict[str, Any]]:
-        section = self.value(self.config.get("preprocessing"), "preprocessing")
+    def steps(self, name: str) -> list[dict[str, Any]]:
+        """The transforms of the `preprocessing` or `postprocessing` section."""
+        section = self.value(self.config.get(name), name)
         if section is None:
             return []
         items = section.get("transforms") if isinstance(section, dict) else section
-        items = self.value(items, "preprocessing.transforms")
+        items = self.value(items, f"{name}.transforms")
         if not isinstance(items, list):
-            raise BundleError("inference.json: preprocessing.transforms must be a list")
+            raise BundleError(f"inference.json: {name}.transforms must be a list")
         steps = []
         for i, item in enumerate(items):
-            step = self.value(item, f"preprocessing.transforms[{i}]")
+            step = self.value(item, f"{name}.transforms[{i}]")
             if not isinstance(step, dict) or not isinstance(step.get("_target_"), str):
-                raise BundleError(f"inference.json: preprocessing.transforms[{i}] has no _target_")
+                raise BundleError(f"inference.json: {name}.transforms[{i}] has no _target_")
             steps.append(step)
         return steps
 
@@ -111,7 +112,7 @@ def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
     reader = _Reader(config)
     params: dict[str, Any] = {}
     intensity_steps = 0
-    for i, step in enumerate(reader.steps()):
+    for i, step in enumerate(reader.steps("preprocessing")):
         name = _step_name(step["_target_"])
         where = f"preprocessing.transforms[{i}] ({name})"
         if name in PASS_OVER:
@@ -135,6 +136,15 @@ def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
                 raise BundleError(f"inference.json: {where} is a second intensity step; Nodus "
                                   "applies one")
             params["intensity"] = _intensity(reader, name, step, where)
+    # The output activation: a multi-label network (sigmoid per channel) must not be read
+    # through a softmax. Other postprocessing (argmax, Invertd, saving) Nodus does its own way.
+    for i, step in enumerate(reader.steps("postprocessing")):
+        if _step_name(step["_target_"]).removesuffix("d") == "Activations":
+            where = f"postprocessing.transforms[{i}]"
+            if _flag(reader, step, "sigmoid", where, False):
+                params["activation"] = "sigmoid"
+            elif _flag(reader, step, "softmax", where, False):
+                params["activation"] = "softmax"
     inferer = reader.value(config.get("inferer"), "inferer")
     if isinstance(inferer, dict):
         target = str(inferer.get("_target_", ""))
@@ -155,31 +165,31 @@ def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
 LESION_WORDS = ("lesion", "tumor", "tumour", "nodule", "cancer", "metasta", "mass", "neoplasm")
 
 
-def foreground_channels(config: dict[str, Any], metadata: dict[str, Any], out_channels: int
-                        ) -> list[int]:
-    """Which softmax channels make up the lesion probability: inference.json's
-    `foreground_channels`, else channel 1 of a two-class network (0 of a sigmoid one), else the
-    channels a multi-class zoo network's channel_def names as a lesion (e.g. "tumor" of
-    background / pancreas / tumor)."""
+def foreground_channels(config: dict[str, Any], metadata: dict[str, Any], out_channels: int,
+                        activation: str = "softmax") -> list[int]:
+    """Which output channels make up the lesion probability: inference.json's
+    `foreground_channels`, else channel 1 of a two-class softmax network (0 of a one-channel
+    sigmoid one), else the channels a zoo network's channel_def names as a lesion (e.g. "tumor"
+    of background / pancreas / tumor). A softmax's channel 0 is the background."""
     if out_channels < 1:
         raise BundleError("network out_channels must be at least 1")
+    lo = 0 if out_channels == 1 or activation == "sigmoid" else 1
     given = config.get("foreground_channels")
     if given is not None:
-        lo = 0 if out_channels == 1 else 1
         if (not isinstance(given, list) or not given or len(set(given)) != len(given)
                 or not all(isinstance(c, int) and not isinstance(c, bool)
                            and lo <= c < out_channels for c in given)):
             raise BundleError(f"inference.json: foreground_channels must list distinct channels "
                               f"{lo}..{out_channels - 1}, got {given!r}")
         return list(given)
-    if out_channels <= 2:
+    if out_channels == 1 or (out_channels == 2 and activation != "sigmoid"):
         return [out_channels - 1]
     outputs = metadata.get("network_data_format", {})
     outputs = outputs.get("outputs", {}) if isinstance(outputs, dict) else {}
     pred = outputs.get("pred", {}) if isinstance(outputs, dict) else {}
     names = pred.get("channel_def", {}) if isinstance(pred, dict) else {}
     picked = sorted(int(k) for k, v in (names.items() if isinstance(names, dict) else ())
-                    if str(k).isdigit() and 0 < int(k) < out_channels
+                    if str(k).isdigit() and lo <= int(k) < out_channels
                     and any(w in str(v).lower() for w in LESION_WORDS))
     if not picked:
         raise BundleError(f"the network has {out_channels} output channels and metadata's "

@@ -113,6 +113,9 @@ def finetune(
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed)
     bundle = load_bundle(base_bundle)
+    if bundle.out_channels > 1 and bundle.params.get("activation") == "sigmoid":
+        raise InferenceError("fine-tuning a multi-label (sigmoid) network is not supported: "
+                             "Nodus's reviewed labels name one lesion class")
     if not cases:
         raise InferenceError("no training cases")
     train_cases, val_cases = split_by_patient(cases, config.val_fraction, config.seed)

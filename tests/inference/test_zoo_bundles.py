@@ -280,3 +280,26 @@ def test_the_voxel_limit_shrinks_with_the_number_of_output_classes(tmp_path: Pat
     assert run_inference(two, vol, max_voxels=limit).label.shape == vol.shape
     with pytest.raises(InvalidVolumeError, match="3 output channels"):
         run_inference(three, vol, max_voxels=limit)
+
+
+def test_a_multi_label_sigmoid_network_is_read_through_its_sigmoid(tmp_path: Path) -> None:
+    from inference.errors import InferenceError
+
+    sigmoid_post = {"postprocessing": {"_target_": "Compose", "transforms": [
+        {"_target_": "Activationsd", "keys": "pred", "sigmoid": True},
+        {"_target_": "AsDiscreted", "keys": "pred", "threshold": 0.5}]}}
+    path = three_class_bundle(tmp_path / "ml", {"0": "tumor core", "1": "edema",
+                                                "2": "enhancing tumor"}, sigmoid_post)
+    bundle = load_bundle(path)
+    assert bundle.params["activation"] == "sigmoid"
+    assert bundle.params["foreground_channels"] == [0, 2]  # channel 0 is a class, not background
+    prep = prepare(_volume(), bundle.params)
+    axes = model_axes("RAS")
+    with torch.inference_mode():
+        logits = sliding_window_inference(axes.apply_tensor(prep.image)[None], (32, 24, 16), 2,
+                                          bundle.network.eval(), overlap=0.5, mode="gaussian")
+        expected = torch.sigmoid(logits[0, [0, 2]]).amax(dim=0)
+    ours = predict_probability(bundle, prep.image, torch.device("cpu"))
+    assert np.allclose(axes.apply(ours), expected.numpy(), atol=1e-5)
+    with pytest.raises(InferenceError, match="multi-label"):
+        finetune(path, [], FinetuneConfig(max_epochs=1), tmp_path / "run")
