@@ -27,11 +27,10 @@ from .grid import (
     map_box_back,
     map_index_back,
     merge_boxes,
-    model_axes,
     resample_region,
 )
 from .second_stage import add_findings, mark_second_stage
-from .transforms import prepare
+from .transforms import model_axes_for, prepare
 from .volume import MAX_VOXELS, Volume, validate_volume
 
 ProgressFn = Callable[[float, str], None]
@@ -171,7 +170,7 @@ def predict_probability(bundle: Bundle, image: torch.Tensor, device: torch.devic
     order; turned to the model's own axes and back when it was trained on others)."""
     p = bundle.params
     roi = tuple(int(v) for v in p["roi_size"])
-    axes = model_axes(str(p.get("model_axcodes", "SPL")))
+    axes = model_axes_for(p)
     x = image if axes.identity else axes.apply_tensor(image).contiguous()
     net = fast_layout(bundle.network.to(device).eval(), device)
     out_device = output_device(device, image.numel(), bundle.out_channels)

@@ -89,12 +89,17 @@ def intensity_steps(params: dict[str, Any]) -> Compose:
     return Compose(steps)
 
 
+def model_axes_for(params: dict[str, Any]) -> Reorientation:
+    """The model's input axes named by the params (Nodus's canonical SPL when unsaid)."""
+    return model_axes(str(params.get("model_axcodes", "SPL")))
+
+
 def prepare(volume: Volume, params: dict[str, Any], label: np.ndarray | None = None, *,
             max_voxels: int | None = None) -> Prepared:
     canon, ro = canonical(volume)
     # target_spacing is per axis of the model's array (MONAI Spacingd's pixdim): (z, y, x) for
     # Nodus's own bundles, (x, y, z) for a MONAI zoo bundle trained on RAS
-    axes = model_axes(str(params.get("model_axcodes", "SPL")))
+    axes = model_axes_for(params)
     target = [0.0, 0.0, 0.0]
     for model_axis, canon_axis in enumerate(axes.perm):
         target[canon_axis] = float(params["target_spacing"][model_axis])

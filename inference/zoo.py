@@ -30,10 +30,13 @@ READ = {"Orientation", "Spacing", "ScaleIntensityRange", "ScaleIntensityRangePer
         "NormalizeIntensity", "ScaleIntensity"}
 
 
+KNOWN = PASS_OVER | READ | {"Activations"}  # the last one read from postprocessing
+
+
 def _step_name(target: str) -> str:
     """'monai.transforms.Spacingd' / 'Spacingd' / 'Spacing' -> 'Spacing'."""
     short = target.rsplit(".", 1)[-1]
-    if short.endswith("d") and short[:-1] in PASS_OVER | READ:
+    if short.endswith("d") and short[:-1] in KNOWN:
         return short[:-1]
     return short
 
@@ -139,7 +142,7 @@ def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
     # The output activation: a multi-label network (sigmoid per channel) must not be read
     # through a softmax. Other postprocessing (argmax, Invertd, saving) Nodus does its own way.
     for i, step in enumerate(reader.steps("postprocessing")):
-        if _step_name(step["_target_"]).removesuffix("d") == "Activations":
+        if _step_name(step["_target_"]) == "Activations":
             where = f"postprocessing.transforms[{i}]"
             if _flag(reader, step, "sigmoid", where, False):
                 params["activation"] = "sigmoid"

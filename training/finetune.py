@@ -18,8 +18,7 @@ from monai.transforms import Compose, MapTransform, SpatialPadd
 from inference.bundle import Bundle, load_bundle
 from inference.engine import autocast_for, pick_device, precision_for, predict_probability
 from inference.errors import InferenceError
-from inference.grid import model_axes
-from inference.transforms import prepare
+from inference.transforms import model_axes_for, prepare
 
 from .augment import BalancedCropsd
 from .data import Case, load_case, split_by_patient
@@ -148,7 +147,7 @@ def finetune(
         random.setstate(ckpt["python_rng"])
 
     prep = PrepareCased(bundle.params)
-    axes = model_axes(str(bundle.params.get("model_axcodes", "SPL")))
+    axes = model_axes_for(bundle.params)
     # A multi-class zoo network learns reviewed lesions as its (first) lesion channel.
     lesion_class = (int(bundle.params["foreground_channels"][0]) if bundle.out_channels > 2
                     else 1)
