@@ -152,12 +152,13 @@ def foreground_probability(logits: torch.Tensor, channels: list[int] | None = No
 
 
 def fast_layout(net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """The network with channels-last 3D weights on the CPU, where oneDNN's convolutions run
-    ~1.45x faster in that layout (144^3 window: 0.68 -> 0.46 s on a 2-core AVX2 CPU). Converted
-    in place, once; networks with 2D weights keep theirs. Not applied on CUDA unless
-    NODUS_CHANNELS_LAST=1 (not measured there yet); NODUS_CHANNELS_LAST=0 turns it off."""
+    """The network with channels-last 3D weights on the CPU and on CUDA, where the convolutions
+    run faster in that layout: oneDNN 1.45x on a 2-core AVX2 CPU (144^3 window 0.68 -> 0.46 s),
+    cuDNN 1.4x on an H100 in float16 (bare sliding window over a 512x512x300 CT 0.15-0.17 ->
+    0.11 s). Converted in place, once; networks with 2D weights keep theirs, other devices are
+    left as built. NODUS_CHANNELS_LAST=0 turns it off, =1 forces it."""
     forced = os.environ.get("NODUS_CHANNELS_LAST", "").strip()
-    wanted = forced == "1" if forced in ("0", "1") else device.type == "cpu"
+    wanted = forced == "1" if forced in ("0", "1") else device.type in ("cpu", "cuda")
     if wanted and all(p.dim() != 4 for p in net.parameters()):
         net.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     return net

@@ -157,7 +157,7 @@ def test_foreground_probability_matches_softmax_or_sigmoid_and_reuses_the_logits
     assert (prob.untyped_storage().data_ptr() == before) == (channels <= 2)
 
 
-def test_fast_layout_converts_3d_weights_on_the_cpu_only_and_keeps_the_output(
+def test_fast_layout_converts_3d_weights_on_cpu_and_cuda_only_and_keeps_the_output(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NODUS_CHANNELS_LAST", raising=False)
     torch.manual_seed(0)
@@ -176,11 +176,16 @@ def test_fast_layout_converts_3d_weights_on_the_cpu_only_and_keeps_the_output(
     fast_layout(flat, torch.device("cpu"))  # 2D weights: no 3D layout to take
     assert all(p.is_contiguous() for p in flat.parameters())
     plain = ConfigParser({"n": dict(TINY_NET)}).get_parsed_content("n")
-    fast_layout(plain, torch.device("meta"))  # not the CPU: left as built
+    fast_layout(plain, torch.device("meta"))  # neither CPU nor CUDA: left as built
     assert all(p.is_contiguous() for p in plain.parameters())
+    # the layout is decided by the target device's type (the caller moves the net there)
+    fast_layout(plain, torch.device("cuda"))
+    assert all(p.is_contiguous(memory_format=torch.channels_last_3d)
+               for p in plain.parameters() if p.dim() == 5)
 
 
-@pytest.mark.parametrize(("forced", "device", "converted"), [("0", "cpu", False), ("1", "meta", True)])
+@pytest.mark.parametrize(("forced", "device", "converted"),
+                         [("0", "cpu", False), ("0", "cuda", False), ("1", "meta", True)])
 def test_fast_layout_follows_the_environment_override(monkeypatch: pytest.MonkeyPatch, forced: str,
                                                       device: str, converted: bool) -> None:
     monkeypatch.setenv("NODUS_CHANNELS_LAST", forced)
