@@ -39,6 +39,10 @@ WEIGHTS = "models/model.pt"
 DEFAULTS: dict[str, Any] = {
     "modality": "CT",
     "target_spacing": [1.0, 1.0, 1.0],  # mm per axis of the model's array (model_axcodes)
+    # Where the resampled grid sits: "extent" keeps the scan's outer extent, the spacing rounded
+    # to fit (MONAI Resized; Nodus's own bundles); "spacing" keeps the first voxel's centre and
+    # the exact spacing (MONAI Spacingd; zoo bundles that resample with it).
+    "grid": "extent",
     # The direction each axis of the model's input increases towards (MONAI Orientationd's
     # codes): "SPL" is Nodus's canonical (z, y, x) array; MONAI zoo bundles are usually "RAS".
     "model_axcodes": "SPL",
@@ -204,6 +208,9 @@ def _resolve_params(config: dict[str, Any], metadata: dict[str, Any] | None = No
         model_axes(str(params["model_axcodes"]))
     except ValueError as exc:
         raise BundleError(f"inference.json: model_axcodes: {exc}") from exc
+    if params["grid"] not in ("extent", "spacing"):
+        raise BundleError(f"inference.json: grid must be extent or spacing, got "
+                          f"{params['grid']!r}")
     if params["activation"] not in ("softmax", "sigmoid"):
         raise BundleError(f"inference.json: activation must be softmax or sigmoid, got "
                           f"{params['activation']!r}")

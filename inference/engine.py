@@ -23,6 +23,7 @@ from .bundle import Bundle
 from .candidates import CONNECTIVITY, Candidate, Component, components_in, paint_candidates
 from .errors import InferenceCancelled, InvalidVolumeError
 from .grid import (
+    GridMap,
     coarse_to_fine_slices,
     map_box_back,
     map_index_back,
@@ -202,16 +203,15 @@ def output_device(device: torch.device, voxels: int, channels: int) -> torch.dev
     return device if need * 4 <= free else torch.device("cpu")
 
 
-def invert_components(prob: np.ndarray, fine_shape: tuple[int, int, int], *, threshold: float,
+def invert_components(prob: np.ndarray, grid: GridMap, *, threshold: float,
                       min_voxels: int) -> list[Component]:
     """Components of the probability resampled back to the input grid, computed exactly but only
     where it can reach `threshold`: a trilinear sample never exceeds its coarse neighbours, so
     every fine voxel above threshold lies next to a coarse one above it."""
-    boxes = [coarse_to_fine_slices(box, prob.shape, fine_shape)
-             for box in _boxes_above(prob >= threshold)]
+    boxes = [coarse_to_fine_slices(box, grid) for box in _boxes_above(prob >= threshold)]
     comps: list[Component] = []
     for box in merge_boxes(boxes):
-        fine = resample_region(prob, fine_shape, box)
+        fine = resample_region(prob, grid, box)
         comps += components_in(fine, (box[0].start, box[1].start, box[2].start),
                                threshold=threshold, min_voxels=min_voxels)
     return comps
@@ -304,11 +304,11 @@ def run_inference(
     canon = prep.canonical
     min_voxels = max(1, int(np.ceil(float(params["min_component_mm3"])
                                     / float(np.prod(canon.spacing)))))
-    comps = invert_components(prob, canon.shape, threshold=threshold, min_voxels=min_voxels)
+    comps = invert_components(prob, prep.grid, threshold=threshold, min_voxels=min_voxels)
     floor = float(params["min_probability"])
     comps = [c for c in comps if c.probability_max >= floor]
     label_c, cands = paint_candidates(comps, canon.shape, canon.spacing, canon.voxel_to_mm)
-    mark_second_stage(cands, label_c, second, prob.shape)
+    mark_second_stage(cands, label_c, second, prep.grid)
     ro = prep.reorientation
     label = np.ascontiguousarray(ro.undo(label_c))
     for c in cands:  # report positions in the caller's array order

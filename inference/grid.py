@@ -3,12 +3,13 @@
 MONAI's Orientationd/Spacingd/Invertd resample through a generic affine grid; on a
 512x512x300 CT with 2 CPU cores that costs as much as the network itself. Axial studies are
 axis-aligned, so orientation is a permutation plus flips (numpy views) and resampling is
-separable linear interpolation with the same convention as `torch.nn.functional.interpolate`
-(`align_corners=False`: the grid's outer extent is preserved). The inverse is evaluated only
-inside the boxes where the coarse probability can reach the threshold, which is exact because a
-trilinear sample depends only on its 8 neighbours. The result is MONAI's dictionary transforms
-(Orientationd to SPL + Resized, trilinear; Invertd back) to float precision, same grid affine:
-tests/inference/test_monai_equivalence.py.
+separable linear interpolation on one of two grids (`GridMap`): the outer extent kept, as
+`torch.nn.functional.interpolate` with `align_corners=False` and MONAI Resized do (Nodus's own
+bundles), or Spacingd's (the exact spacing from the first voxel's centre; zoo bundles). The
+inverse is evaluated only inside the boxes where the coarse probability can reach the
+threshold, which is exact because a trilinear sample depends only on its 8 neighbours. The
+result is MONAI's dictionary transforms (Orientationd + Resized or Spacingd; Invertd back) to
+float precision, same grid affine: tests/inference/test_monai_equivalence.py.
 """
 
 from __future__ import annotations
@@ -112,6 +113,59 @@ def target_shape(shape: tuple[int, ...], spacing: tuple[float, ...],
     return out[0], out[1], out[2]
 
 
+@dataclass(frozen=True)
+class GridMap:
+    """Where the model grid's voxels sit on the canonical grid, axis by axis (both grids are
+    axis-aligned): canonical index = scale * model index + shift."""
+
+    canon_shape: tuple[int, int, int]
+    model_shape: tuple[int, int, int]
+    scale: tuple[float, float, float]
+    shift: tuple[float, float, float]
+    extent: bool  # MONAI Resized's grid (outer extent kept) rather than Spacingd's
+
+    def to_canonical(self, axis: int, j: np.ndarray) -> np.ndarray:
+        return self.scale[axis] * np.asarray(j, dtype=np.float64) + self.shift[axis]
+
+    def to_model(self, axis: int, i: np.ndarray) -> np.ndarray:
+        return (np.asarray(i, dtype=np.float64) - self.shift[axis]) / self.scale[axis]
+
+    def model_spacing(self, spacing: tuple[float, ...]) -> tuple[float, float, float]:
+        out = [s * k for s, k in zip(spacing, self.scale, strict=True)]
+        return out[0], out[1], out[2]
+
+    @classmethod
+    def resize(cls, canon_shape: tuple[int, ...], model_shape: tuple[int, ...]) -> GridMap:
+        """The grid of a resize keeping the outer extent (MONAI Resized, torch's `interpolate`
+        with align_corners=False)."""
+        scale = [n / m for n, m in zip(canon_shape, model_shape, strict=True)]
+        shift = [0.5 * k - 0.5 for k in scale]
+        return cls((canon_shape[0], canon_shape[1], canon_shape[2]),
+                   (model_shape[0], model_shape[1], model_shape[2]),
+                   (scale[0], scale[1], scale[2]), (shift[0], shift[1], shift[2]), extent=True)
+
+
+def extent_grid(shape: tuple[int, ...], spacing: tuple[float, ...],
+                target: tuple[float, ...]) -> GridMap:
+    """The target spacing rounded so that the grid covers the same outer extent: Nodus's own
+    bundles."""
+    return GridMap.resize(shape, target_shape(shape, spacing, target))
+
+
+def spacing_grid(shape: tuple[int, ...], spacing: tuple[float, ...], target: tuple[float, ...],
+                 against: tuple[bool, bool, bool]) -> GridMap:
+    """MONAI Spacingd's grid: exactly the target spacing, starting at the centre of the first
+    voxel in the model's own axis order (the last canonical voxel on an axis the model runs
+    against, `against`), as many voxels as fit up to the last centre (rounded)."""
+    model, scale, shift = [0, 0, 0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
+    for c, (n, s, t) in enumerate(zip(shape, spacing, target, strict=True)):
+        model[c] = max(1, int(np.round((n - 1) * s / t + 1.0)))  # Spacingd's rounding
+        scale[c] = t / s
+        shift[c] = (n - 1) - scale[c] * (model[c] - 1) if against[c] else 0.0
+    return GridMap((shape[0], shape[1], shape[2]), (model[0], model[1], model[2]),
+                   (scale[0], scale[1], scale[2]), (shift[0], shift[1], shift[2]), extent=False)
+
+
 def resample(arr: np.ndarray | torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
     """Trilinear resampling of a (z, y, x) array to `shape` (extent preserved)."""
     t = torch.as_tensor(np.ascontiguousarray(arr) if isinstance(arr, np.ndarray) else arr)
@@ -121,25 +175,47 @@ def resample(arr: np.ndarray | torch.Tensor, shape: tuple[int, int, int]) -> tor
     return F.interpolate(t[None, None], size=shape, mode="trilinear", align_corners=False)[0, 0]
 
 
-def _axis_weights(n_in: int, n_out: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray,
-                                                                      np.ndarray]:
-    """Source indices and weights for output indices lo..hi-1 (torch's align_corners=False)."""
-    scale = n_in / n_out
-    src = (np.arange(lo, hi, dtype=np.float64) + 0.5) * scale - 0.5
-    src = np.maximum(src, 0.0)
+def resample_to_model(arr: np.ndarray | torch.Tensor, grid: GridMap) -> torch.Tensor:
+    """A canonical (z, y, x) array on the model grid, trilinear; samples past the last voxel
+    take its value (MONAI's border padding)."""
+    if grid.extent:
+        return resample(arr, grid.model_shape)
+    t = torch.as_tensor(np.ascontiguousarray(arr) if isinstance(arr, np.ndarray) else arr).float()
+    for axis in range(3):
+        src = grid.to_canonical(axis, np.arange(grid.model_shape[axis]))
+        t = _lerp_axis(t, axis, *_weights(src, t.shape[axis]))
+    return t
+
+
+def _lerp_axis(t: torch.Tensor, axis: int, i0: np.ndarray, i1: np.ndarray,
+               w: np.ndarray) -> torch.Tensor:
+    """Linear interpolation of `t` along `axis` at i0 + w (towards i1), one output slice at a
+    time: no gathered copies of the volume (1.8 s for a 512x512x300 CT to 1 mm on 2 cores)."""
+    shape = list(t.shape)
+    shape[axis] = len(i0)
+    out = torch.empty(shape, dtype=t.dtype)
+    for j, (a, b, weight) in enumerate(zip(i0.tolist(), i1.tolist(), w.tolist(), strict=True)):
+        torch.lerp(t.select(axis, a), t.select(axis, b), weight, out=out.select(axis, j))
+    return out
+
+
+def _weights(src: np.ndarray, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Neighbour indices and weights of fractional positions `src` on an axis of `n_in`
+    voxels, clamped to its first and last voxel."""
+    src = np.clip(src, 0.0, n_in - 1)
     i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
     i1 = np.minimum(i0 + 1, n_in - 1)
-    w = (src - i0).astype(np.float32)
-    return i0, i1, w
+    return i0, i1, (src - i0).astype(np.float32)
 
 
-def resample_region(coarse: np.ndarray, fine_shape: tuple[int, int, int],
+def resample_region(coarse: np.ndarray, grid: GridMap,
                     region: tuple[slice, slice, slice]) -> np.ndarray:
-    """`resample(coarse, fine_shape)[region]` computed without building the full fine grid."""
+    """A model-grid array back on the canonical grid, only over `region` (canonical voxels):
+    the inverse of `resample_to_model` without building the full canonical grid."""
     out = coarse
     for axis in range(3):
         sl = region[axis]
-        i0, i1, w = _axis_weights(coarse.shape[axis], fine_shape[axis], sl.start, sl.stop)
+        i0, i1, w = _weights(grid.to_model(axis, np.arange(sl.start, sl.stop)), coarse.shape[axis])
         base = int(i0.min())
         block = np.take(out, np.arange(base, int(i1.max()) + 1), axis=axis)
         a = np.take(block, i0 - base, axis=axis)
@@ -151,16 +227,15 @@ def resample_region(coarse: np.ndarray, fine_shape: tuple[int, int, int],
     return out.astype(np.float32, copy=False)
 
 
-def coarse_to_fine_slices(box: tuple[slice, slice, slice], coarse_shape: tuple[int, ...],
-                          fine_shape: tuple[int, ...]) -> tuple[slice, slice, slice]:
-    """Fine-grid voxels whose trilinear sample can use a coarse voxel inside `box`."""
+def coarse_to_fine_slices(box: tuple[slice, slice, slice],
+                          grid: GridMap) -> tuple[slice, slice, slice]:
+    """Canonical voxels whose trilinear sample can use a model-grid voxel inside `box`."""
     out = []
-    for sl, n_in, n_out in zip(box, coarse_shape, fine_shape, strict=True):
-        scale = n_in / n_out
-        # fine j uses coarse floor(src) and floor(src)+1 with src = (j + .5) * scale - .5
-        lo = int(np.floor(((sl.start - 1) + 0.5) / scale - 0.5))
-        hi = int(np.ceil((sl.stop + 0.5) / scale - 0.5)) + 1
-        out.append(slice(max(lo, 0), min(hi, n_out)))
+    for axis, sl in enumerate(box):
+        # canonical j uses model floor(src) and floor(src)+1, src = to_model(j), increasing
+        lo = int(np.floor(grid.to_canonical(axis, np.asarray(sl.start - 1.0))))
+        hi = int(np.ceil(grid.to_canonical(axis, np.asarray(float(sl.stop))))) + 1
+        out.append(slice(max(lo, 0), min(hi, grid.canon_shape[axis])))
     return out[0], out[1], out[2]
 
 

@@ -19,6 +19,7 @@ import torch
 from .blobs import BlobSettings, find_blobs
 from .candidates import Candidate
 from .errors import BundleError
+from .grid import GridMap
 
 CONFIG_KEY = "second_stage"
 WEIGHTS = "models/second_stage.pt"
@@ -178,13 +179,13 @@ def add_findings(stage: SecondStage, image: np.ndarray, prob: np.ndarray, *, thr
 
 
 def mark_second_stage(candidates: list[Candidate], label: np.ndarray, centres: list[np.ndarray],
-                      model_shape: tuple[int, ...]) -> None:
+                      grid: GridMap) -> None:
     """Set `detector` on the candidates (label map `label`, canonical grid) that hold a second-
-    stage centre, given on the model grid of shape `model_shape`."""
+    stage centre, given on the model grid."""
     by_label = {c.label: c for c in candidates}
     for centre in centres:
-        idx = tuple(min(max(int(round((float(v) + 0.5) * n / m - 0.5)), 0), n - 1)
-                    for v, n, m in zip(centre, label.shape, model_shape, strict=True))
+        idx = tuple(min(max(int(round(float(grid.to_canonical(axis, np.asarray(float(v)))))), 0), n - 1)
+                    for axis, (v, n) in enumerate(zip(centre, label.shape, strict=True)))
         hit = by_label.get(int(label[idx]))
         if hit is not None:
             hit.detector = "second_stage"

@@ -1,6 +1,7 @@
 """Preprocessing shared by inference and training, so a model sees identical inputs in both.
 
-canonical orientation (views) -> resample to the bundle's target spacing -> intensity scaling
+canonical orientation (views) -> resample to the bundle's target spacing (its `grid`: MONAI
+Resized's extent-preserving one or Spacingd's) -> intensity scaling
 (a CT window with ScaleIntensityRange's arithmetic, robust percentiles for MR, or a MONAI zoo
 bundle's z-score / min-max) -> optional MONAI GaussianSmoothd denoising. Tensors are
 (1, z, y, x) in canonical order; the engine turns them to a zoo model's axes (`model_axcodes`).
@@ -15,7 +16,15 @@ import numpy as np
 import torch
 from monai.transforms import Compose, GaussianSmoothd
 
-from .grid import Reorientation, canonical, model_axes, resample, target_shape
+from .grid import (
+    GridMap,
+    Reorientation,
+    canonical,
+    extent_grid,
+    model_axes,
+    resample_to_model,
+    spacing_grid,
+)
 from .volume import Volume, check_size
 
 
@@ -26,6 +35,7 @@ class Prepared:
     canonical: Volume  # the input as canonical views (original resolution)
     reorientation: Reorientation
     spacing: tuple[float, float, float]  # actual (z, y, x) spacing of the target grid
+    grid: GridMap  # where the target grid's voxels sit on the canonical one
 
 
 def _to_output_range(t: torch.Tensor, cfg: dict[str, Any], clip: bool) -> torch.Tensor:
@@ -97,23 +107,32 @@ def model_axes_for(params: dict[str, Any]) -> Reorientation:
 def prepare(volume: Volume, params: dict[str, Any], label: np.ndarray | None = None, *,
             max_voxels: int | None = None) -> Prepared:
     canon, ro = canonical(volume)
-    # target_spacing is per axis of the model's array (MONAI Spacingd's pixdim): (z, y, x) for
-    # Nodus's own bundles, (x, y, z) for a MONAI zoo bundle trained on RAS
-    axes = model_axes_for(params)
-    target = [0.0, 0.0, 0.0]
-    for model_axis, canon_axis in enumerate(axes.perm):
-        target[canon_axis] = float(params["target_spacing"][model_axis])
-    shape = target_shape(canon.shape, canon.spacing, (target[0], target[1], target[2]))
+    grid = model_grid(canon, params)
     if max_voxels is not None:
-        check_size(shape, max_voxels)
-    image = resample(canon.array, shape)
+        check_size(grid.model_shape, max_voxels)
+    image = resample_to_model(canon.array, grid)
     image = _INTENSITY[str(params["intensity"].get("mode", "window"))](image, params["intensity"])
     data = intensity_steps(params)({"image": image[None]})
     img = torch.as_tensor(data["image"]).float()
     lab = None
     if label is not None:
         # Linear resample of the binary mask then 0.5: matches how inference thresholds.
-        fg = resample(ro.apply(np.asarray(label) > 0).astype(np.float32), shape)
+        fg = resample_to_model(ro.apply(np.asarray(label) > 0).astype(np.float32), grid)
         lab = (fg >= 0.5).float()[None]
-    spacing = tuple(n * s / m for n, s, m in zip(canon.shape, canon.spacing, shape, strict=True))
-    return Prepared(img, lab, canon, ro, (spacing[0], spacing[1], spacing[2]))
+    return Prepared(img, lab, canon, ro, grid.model_spacing(canon.spacing), grid)
+
+
+def model_grid(canon: Volume, params: dict[str, Any]) -> GridMap:
+    """The bundle's resampled grid over a canonical volume."""
+    # target_spacing is per axis of the model's array (MONAI Spacingd's pixdim): (z, y, x) for
+    # Nodus's own bundles, (x, y, z) for a MONAI zoo bundle trained on RAS
+    axes = model_axes_for(params)
+    target, against = [0.0, 0.0, 0.0], [False, False, False]
+    for model_axis, canon_axis in enumerate(axes.perm):
+        target[canon_axis] = float(params["target_spacing"][model_axis])
+        against[canon_axis] = axes.flip[model_axis]
+    spacing = (target[0], target[1], target[2])
+    if params.get("grid", "extent") == "spacing":
+        return spacing_grid(canon.shape, canon.spacing, spacing,
+                            (against[0], against[1], against[2]))
+    return extent_grid(canon.shape, canon.spacing, spacing)

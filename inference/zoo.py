@@ -8,9 +8,9 @@ translated into its parameters, steps that do not change the voxels the network 
 passed over, and any other step refuses the bundle with its name. Nothing here evaluates the
 config's `$` expressions (code); a plain `@key` reference to a top-level value is followed.
 
-Spacing is reproduced with Nodus's extent-preserving resampling (MONAI Resized's grid): the
-voxel size is Spacingd's, the grid sits (new - old spacing) / 2 further in along each axis than
-Spacingd's, which keeps the first voxel centre in place (0.4 mm for 0.7 -> 1.5 mm voxels).
+Spacingd is reproduced on its own grid (`grid: "spacing"`: the exact pixdim from the centre of
+the first voxel in the model's axis order, border padding), not on the extent-preserving grid of
+Nodus's own bundles, so a zoo network sees the voxels MONAI would give it.
 """
 
 from __future__ import annotations
@@ -133,6 +133,7 @@ def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
             if isinstance(pixdim, int | float) and not isinstance(pixdim, bool):
                 pixdim = [pixdim] * 3
             params["target_spacing"] = pixdim  # checked with the other params
+            params["grid"] = "spacing"
         else:
             intensity_steps += 1
             if intensity_steps > 1:

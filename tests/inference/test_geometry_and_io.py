@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from inference import Volume, measure_mask, read_dicom_series, read_nifti, save_label_nifti
-from inference.grid import canonical, coarse_to_fine_slices, resample, resample_region
+from inference.grid import GridMap, canonical, coarse_to_fine_slices, resample, resample_region
 from training.phantoms import brain_mr, chest_ct, save_nifti, write_dicom_series
 
 
@@ -60,14 +60,15 @@ def test_region_resampling_is_exactly_full_resampling() -> None:
     fine_shape = (13, 20, 17)
     full = resample(torch.from_numpy(coarse), fine_shape).numpy()
     region = (slice(2, 9), slice(0, 20), slice(5, 12))
-    assert np.allclose(resample_region(coarse, fine_shape, region), full[region], atol=1e-6)
+    grid = GridMap.resize(fine_shape, coarse.shape)
+    assert np.allclose(resample_region(coarse, grid, region), full[region], atol=1e-6)
 
 
 def test_fine_slices_cover_every_fine_voxel_touching_the_box() -> None:
     coarse = np.zeros((10, 10, 10), np.float32)
     coarse[4:6, 4:6, 4:6] = 1.0
     fine = resample(torch.from_numpy(coarse), (23, 17, 31)).numpy()
-    box = coarse_to_fine_slices((slice(4, 6),) * 3, coarse.shape, fine.shape)
+    box = coarse_to_fine_slices((slice(4, 6),) * 3, GridMap.resize(fine.shape, coarse.shape))
     outside = fine.copy()
     outside[box] = 0
     assert outside.max() == 0 and fine[box].max() > 0.5
@@ -112,7 +113,8 @@ def test_inverted_components_equal_labelling_the_fully_resampled_probability() -
         d = np.sqrt((g[0] - z) ** 2 + (g[1] - y) ** 2 + (g[2] - x) ** 2)
         coarse = np.maximum(coarse, np.clip(1.0 - d / (2 * r), 0, 1) * rng.uniform(0.7, 1.0))
     fine_shape = (63, 70, 81)
-    comps = invert_components(coarse, fine_shape, threshold=0.5, min_voxels=1)
+    comps = invert_components(coarse, GridMap.resize(fine_shape, coarse.shape), threshold=0.5,
+                              min_voxels=1)
     full = resample(coarse, fine_shape)
     labels, n = ndimage.label(full >= 0.5, structure=CONNECTIVITY)
     expected = sorted(tuple(np.flatnonzero(labels == k)) for k in range(1, n + 1))

@@ -1,6 +1,7 @@
 """The hand-written preprocessing and inverse (inference/grid.py, inference/transforms.py) are
 MONAI's dictionary transforms, computed faster: the same arrays and grid as Orientationd +
-Resized + ScaleIntensityRanged on an LPS MetaTensor, and the same inverse as Invertd."""
+Resized (Nodus's bundles) or Spacingd (zoo bundles) + ScaleIntensityRanged on an LPS MetaTensor,
+and the same inverse as Invertd."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 from monai.data import MetaTensor
-from monai.transforms import Compose, Invertd, Orientationd, Resized, ScaleIntensityRanged
+from monai.transforms import Compose, Invertd, Orientationd, Resized, ScaleIntensityRanged, Spacingd
 
-from inference.grid import canonical, resample_region, target_shape
+from inference.grid import canonical, model_axes, resample_region, target_shape
 from inference.transforms import prepare
 from inference.volume import Volume
 
@@ -66,7 +67,54 @@ def test_prepare_and_its_inverse_equal_monai_dictionary_transforms(orientation: 
                               applied_operations=data["image"].applied_operations)
     inverted = Invertd(keys="pred", transform=pipeline, orig_keys="image",
                        nearest_interp=False)(data)["pred"]
-    ours = ro.undo(resample_region(prob[0].numpy(), canon.shape,
+    ours = ro.undo(resample_region(prob[0].numpy(), prep.grid,
+                                   tuple(slice(0, n) for n in canon.shape)))
+    assert inverted.shape[1:] == vol.shape
+    assert np.allclose(inverted[0].numpy(), ours, atol=1e-5)
+
+
+@pytest.mark.parametrize("axcodes", ["RAS", "LPI"])
+@pytest.mark.parametrize("orientation", sorted(DIRECTIONS))
+def test_spacing_grid_and_its_inverse_equal_monai_spacingd(orientation: str, axcodes: str) -> None:
+    """A zoo bundle's Spacingd: the exact pixdim from the first voxel's centre in the model's
+    axis order (the far end of a canonical axis the model runs against), border padding."""
+    vol = _volume(DIRECTIONS[orientation])
+    pixdim = [1.5, 0.6, 2.0]  # per model axis: coarser, finer (past the last centre), coarser
+    params = {"target_spacing": pixdim, "grid": "spacing", "model_axcodes": axcodes,
+              "intensity": WINDOW, "denoise_sigma": 0.0}
+    prep = prepare(vol, params)
+    axes = model_axes(axcodes)
+    pipeline = Compose([
+        Orientationd(keys="image", axcodes=axcodes, labels=None),
+        Spacingd(keys="image", pixdim=pixdim, mode="bilinear"),
+        ScaleIntensityRanged(keys="image", a_min=WINDOW["a_min"], a_max=WINDOW["a_max"],
+                             b_min=0.0, b_max=1.0, clip=True),
+    ])
+    affine = torch.from_numpy(vol.lps_affine()[:, [2, 1, 0, 3]])
+    data = pipeline({"image": MetaTensor(torch.from_numpy(vol.array)[None], affine=affine,
+                                         meta={"space": "LPS"})})
+    seen = axes.apply_tensor(prep.image)
+    assert seen.shape == data["image"].shape
+    assert torch.allclose(data["image"].as_tensor(), seen, atol=1e-6)
+
+    # same geometry: spacing per model axis and the patient position of the model's first voxel
+    grid = data["image"].affine.numpy()
+    assert np.allclose(np.linalg.norm(grid[:3, :3], axis=0), pixdim)
+    first = [0, 0, 0]  # the model's voxel (0, 0, 0) on the canonical-order grid
+    for model_axis, c in enumerate(axes.perm):
+        first[c] = prep.image.shape[1 + c] - 1 if axes.flip[model_axis] else 0
+    canon_index = [float(prep.grid.to_canonical(c, np.asarray(float(first[c])))) for c in range(3)]
+    canon, ro = canonical(vol)
+    assert np.allclose(grid[:3, 3], canon.voxel_to_mm((canon_index[0], canon_index[1],
+                                                       canon_index[2])), atol=1e-6)
+
+    # a probability map in the model's axes back on the input grid: Invertd vs the engine's
+    prob = torch.rand(data["image"].shape, generator=torch.Generator().manual_seed(1))
+    data["pred"] = MetaTensor(prob.clone(), meta=data["image"].meta,
+                              applied_operations=data["image"].applied_operations)
+    inverted = Invertd(keys="pred", transform=pipeline, orig_keys="image",
+                       nearest_interp=False)(data)["pred"]
+    ours = ro.undo(resample_region(axes.undo_tensor(prob)[0].numpy(), prep.grid,
                                    tuple(slice(0, n) for n in canon.shape)))
     assert inverted.shape[1:] == vol.shape
     assert np.allclose(inverted[0].numpy(), ours, atol=1e-5)

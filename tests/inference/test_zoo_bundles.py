@@ -16,17 +16,17 @@ from monai.transforms import (
     Compose,
     NormalizeIntensity,
     Orientationd,
-    Resized,
     ScaleIntensity,
     ScaleIntensityRange,
     ScaleIntensityRanged,
+    Spacingd,
 )
 
 from inference import Volume, load_bundle, run_inference
 from inference.bundle import write_bundle
 from inference.engine import predict_probability
 from inference.errors import BundleError
-from inference.grid import canonical, model_axes, target_shape
+from inference.grid import model_axes
 from inference.transforms import prepare
 from tests.tiny_net import TINY_NET
 from tests.zoo_bundle import ZOO_CONFIG, zoo_bundle
@@ -86,26 +86,26 @@ def _volume() -> Volume:
 
 def test_the_network_sees_monai_orientationd_output_and_the_map_comes_back(
         tmp_path: Path) -> None:
-    """MONAI's own pipeline on the same scan (Orientationd RAS, Resized to the zoo spacing's
-    grid, ScaleIntensityRanged) is exactly what the network gets, and its sliding-window
-    probability maps back to Nodus's canonical grid."""
+    """MONAI's own pipeline on the same scan (Orientationd RAS, Spacingd to the zoo pixdim,
+    ScaleIntensityRanged) is exactly what the network gets, and its sliding-window probability
+    maps back to Nodus's canonical grid."""
     bundle = load_bundle(zoo_bundle(tmp_path / "zoo"))
+    assert bundle.params["grid"] == "spacing"
     vol = _volume()
     prep = prepare(vol, bundle.params)
     axes = model_axes("RAS")
-    canon, _ = canonical(vol)
-    shape_zyx = target_shape(canon.shape, canon.spacing, (3.0, 2.0, 2.0))  # pixdim is x, y, z
-    assert tuple(prep.image.shape[1:]) == shape_zyx
     affine = torch.from_numpy(vol.lps_affine()[:, [2, 1, 0, 3]])
     monai_pipeline = Compose([
         Orientationd(keys="image", axcodes="RAS", labels=None),
-        Resized(keys="image", spatial_size=shape_zyx[::-1], mode="trilinear"),
+        Spacingd(keys="image", pixdim=(2.0, 2.0, 3.0), mode="bilinear"),
         ScaleIntensityRanged(keys="image", a_min=-57, a_max=164, b_min=0.0, b_max=1.0,
                              clip=True),
     ])
     seen = monai_pipeline({"image": MetaTensor(torch.from_numpy(vol.array)[None],
                                                affine=affine, meta={"space": "LPS"})})["image"]
-    # equal up to float rounding (trilinear weights applied in another axis order)
+    shape_zyx = tuple(prep.image.shape[1:])
+    assert seen.shape[1:] == shape_zyx[::-1]
+    # equal up to float rounding (linear weights applied in another axis order)
     assert torch.allclose(seen.as_tensor(), axes.apply_tensor(prep.image), atol=1e-6)
 
     net = bundle.network.eval()
