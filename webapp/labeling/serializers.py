@@ -29,14 +29,16 @@ class TaskOut(serializers.ModelSerializer):
 
 class FindingOut(serializers.ModelSerializer):
     series_instance_uid = serializers.CharField(source="task.series.series_instance_uid", read_only=True)
+    # what reviewers see for the detector (Finding.Detector's labels, e.g. "blob stage")
+    detector_label = serializers.CharField(source="get_detector_display", read_only=True)
     model_version: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta:
         model = Finding
         fields = [
             "id", "task", "revision", "series_instance_uid", "segment", "label_class", "attributes",
-            "centroid_voxel", "centroid_mm", "diameter_mm", "volume_mm3", "probability", "detector", "source",
-            "status", "model_version", "created", "updated",
+            "centroid_voxel", "centroid_mm", "diameter_mm", "volume_mm3", "probability", "detector",
+            "detector_label", "source", "status", "model_version", "created", "updated",
         ]
         read_only_fields = ["detector"]  # set from the model's output by complete_job, never by a client
 

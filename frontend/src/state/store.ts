@@ -23,6 +23,8 @@ export interface Suggestion {
   probability: number | null;
   /** What proposed it: "network", "second_stage" (blob + patch classifier), or "" (older models). */
   detector: string;
+  /** How reviewers see the detector, from the API (e.g. "blob stage"); "" when unknown. */
+  detector_label: string;
   diameter_mm: number | null;
   volume_mm3: number | null;
   centroid_voxel: number[] | null;

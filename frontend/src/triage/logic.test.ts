@@ -3,7 +3,7 @@ import type { Suggestion } from "../state/store";
 import { nextPending, orderSuggestions, step } from "./logic";
 
 const s = (id: number, probability: number, z: number, status = "suggested"): Suggestion => ({
-  id, revision: 1, segment: id, label_class: "nodule", probability, detector: "network", diameter_mm: 5, volume_mm3: 60,
+  id, revision: 1, segment: id, label_class: "nodule", probability, detector: "network", detector_label: "network", diameter_mm: 5, volume_mm3: 60,
   centroid_voxel: [z, 10, 10], status, model_version: 1,
 });
 

@@ -30,7 +30,7 @@ export class Triage {
     const found = await this.json(`${this.api}/findings/?revision=${ai.id}&source=ai&page_size=255`);
     const suggestions: Suggestion[] = orderSuggestions(found.results.map((f: any) => ({
       id: f.id, revision: f.revision, segment: f.segment, label_class: f.label_class, probability: f.probability,
-      detector: f.detector ?? "", diameter_mm: f.diameter_mm, volume_mm3: f.volume_mm3, centroid_voxel: f.centroid_voxel,
+      detector: f.detector ?? "", detector_label: f.detector_label ?? "", diameter_mm: f.diameter_mm, volume_mm3: f.volume_mm3, centroid_voxel: f.centroid_voxel,
       status: f.status, model_version: f.model_version,
     })));
     if (ai.id !== this.loadedRevision && suggestions.length) {

@@ -26,8 +26,8 @@ class FakeElement {
   }
 }
 
-const sug = (detector: string, status = "suggested"): Suggestion => ({
-  id: 7, revision: 1, segment: 3, label_class: "nodule", probability: 0.8123, detector, diameter_mm: 6.25,
+const sug = (detector: string, status = "suggested", detector_label = "blob stage"): Suggestion => ({
+  id: 7, revision: 1, segment: 3, label_class: "nodule", probability: 0.8123, detector, detector_label, diameter_mm: 6.25,
   volume_mm3: 90, centroid_voxel: [4, 10, 10], status, model_version: 1,
 });
 
@@ -56,6 +56,11 @@ describe("suggestion row", () => {
       expect(r.all("detector-badge")).toEqual([]);
       expect(r.children).toHaveLength(6); // swatch, what, status, A, R, E
     }
+  });
+
+  it("names the badge as the server does", () => {
+    expect(row(sug("second_stage", "suggested", "Blob-Stufe")).all("detector-badge")[0].textContent).toBe("Blob-Stufe");
+    expect(row(sug("second_stage", "suggested", "")).all("detector-badge")[0].textContent).toBe("second_stage");
   });
 
   it("keeps the badge on decided suggestions", () => {

@@ -7,10 +7,11 @@ import { fmt, h } from "./dom";
 
 export const SECOND_STAGE_TITLE = "Proposed by the second-stage blob classifier, not the segmentation network";
 
-/** A badge for a suggestion the second stage proposed; nothing for the network's (or unknown). */
-export function detectorBadge(detector: string): HTMLElement | null {
+/** A badge for a suggestion the second stage proposed, named as the server names it; nothing for
+ * the network's (or unknown). */
+export function detectorBadge(detector: string, label: string): HTMLElement | null {
   if (detector !== "second_stage") return null;
-  return h("span", { class: "detector-badge", text: "blob stage", title: SECOND_STAGE_TITLE, "data-field": "detector" });
+  return h("span", { class: "detector-badge", text: label || detector, title: SECOND_STAGE_TITLE, "data-field": "detector" });
 }
 
 export interface RowOptions {
@@ -30,7 +31,7 @@ export function suggestionRow(sug: Suggestion, o: RowOptions): HTMLElement {
   const row = h("div", { class: `suggestion${o.selected ? " selected" : ""}`, "data-finding": sug.id, "data-status": sug.status },
     h("span", { class: "swatch ai" }),
     h("span", { class: "what", text: `#${sug.segment} p ${fmt(sug.probability, 2)} · ⌀ ${fmt(sug.diameter_mm)} mm` }),
-    detectorBadge(sug.detector),
+    detectorBadge(sug.detector, sug.detector_label),
     h("span", { class: `status status-${sug.status}`, text: sug.status, "data-field": "status" }),
     ...(sug.status === "suggested" ? [act("✓", "accept", "A"), act("✕", "reject", "R"), act("✎", "edit", "E")] : []),
   );

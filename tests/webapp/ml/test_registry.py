@@ -133,3 +133,8 @@ def test_complete_job_stores_which_detector_proposed_each_finding(world: Any) ->
     assert rev is not None
     stored = dict(Finding.objects.filter(revision=rev).values_list("segment", "detector"))
     assert stored == {1: "second_stage", 2: "network", 3: "", 4: "", 5: "", 6: "", 7: ""}
+    # the API names each detector as reviewers see it (the viewer's badge reads this label)
+    rows = client_as(world.users["reviewer"]).get(f"/api/v1/findings/?revision={rev.pk}").json()["results"]
+    labels = {f["segment"]: (f["detector"], f["detector_label"]) for f in rows}
+    assert labels[1] == ("second_stage", "blob stage") and labels[2] == ("network", "network")
+    assert labels[3] == ("", "")
