@@ -38,7 +38,9 @@ WEIGHTS = "models/model.pt"
 # Preprocessing / postprocessing parameters with defaults; read from inference.json.
 DEFAULTS: dict[str, Any] = {
     "modality": "CT",
-    "target_spacing": [1.0, 1.0, 1.0],  # mm per axis of the model's array (model_axcodes)
+    # mm per axis of the model's array (model_axcodes); 0 keeps the scan's own spacing on that
+    # axis (Spacingd's pixdim <= 0; grid "spacing" only)
+    "target_spacing": [1.0, 1.0, 1.0],
     # Where the resampled grid sits: "extent" keeps the scan's outer extent, the spacing rounded
     # to fit (MONAI Resized; Nodus's own bundles); "spacing" keeps the first voxel's centre and
     # the exact spacing (MONAI Spacingd; zoo bundles that resample with it).
@@ -191,8 +193,8 @@ def _resolve_params(config: dict[str, Any], metadata: dict[str, Any] | None = No
         value = source[key]
         if isinstance(default, list):
             ok = (isinstance(value, list) and len(value) == 3
-                  and all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-                          for v in value))
+                  and all(isinstance(v, int | float) and not isinstance(v, bool)
+                          and (v > 0 or (v == 0 and key == "target_spacing")) for v in value))
         elif isinstance(default, dict):
             ok = _intensity_ok(value)
         elif isinstance(default, float):
@@ -211,6 +213,9 @@ def _resolve_params(config: dict[str, Any], metadata: dict[str, Any] | None = No
     if params["grid"] not in ("extent", "spacing"):
         raise BundleError(f"inference.json: grid must be extent or spacing, got "
                           f"{params['grid']!r}")
+    if 0 in params["target_spacing"] and params["grid"] != "spacing":
+        raise BundleError("inference.json: a target_spacing of 0 (keep the scan's spacing on "
+                          "that axis, as Spacingd's pixdim <= 0) needs grid 'spacing'")
     if params["activation"] not in ("softmax", "sigmoid"):
         raise BundleError(f"inference.json: activation must be softmax or sigmoid, got "
                           f"{params['activation']!r}")

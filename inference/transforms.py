@@ -129,7 +129,8 @@ def model_grid(canon: Volume, params: dict[str, Any]) -> GridMap:
     axes = model_axes_for(params)
     target, against = [0.0, 0.0, 0.0], [False, False, False]
     for model_axis, canon_axis in enumerate(axes.perm):
-        target[canon_axis] = float(params["target_spacing"][model_axis])
+        # 0: the scan's own spacing on that axis (MONAI Spacingd's pixdim <= 0)
+        target[canon_axis] = float(params["target_spacing"][model_axis]) or canon.spacing[canon_axis]
         against[canon_axis] = axes.flip[model_axis]
     spacing = (target[0], target[1], target[2])
     if params.get("grid", "extent") == "spacing":

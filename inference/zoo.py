@@ -130,9 +130,7 @@ def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
             params["model_axcodes"] = codes.upper()
         elif name == "Spacing":
             pixdim = reader.value(step.get("pixdim"), f"{where}.pixdim")
-            if isinstance(pixdim, int | float) and not isinstance(pixdim, bool):
-                pixdim = [pixdim] * 3
-            params["target_spacing"] = pixdim  # checked with the other params
+            params["target_spacing"] = spacing_from_pixdim(pixdim)  # checked with the other params
             params["grid"] = "spacing"
         else:
             intensity_steps += 1
@@ -163,6 +161,19 @@ def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
                                                                          bool):
             params["sw_overlap"] = float(params["sw_overlap"])
     return params
+
+
+def spacing_from_pixdim(value: Any) -> Any:
+    """Spacingd's pixdim as three spacings, read as MONAI reads it: a number or a shorter list
+    padded with its last value, a longer one cut; a value <= 0 keeps the scan's own spacing on
+    that axis (0 here). Anything else is returned for the params check to refuse."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = [value]
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+        return value
+    padded = (value + [value[-1]] * 3)[:3]
+    return [float(v) if v > 0 else 0.0 for v in padded]
 
 
 # Output channel names (metadata channel_def) that mean "the lesion" to Nodus.

@@ -94,6 +94,8 @@ def test_weights_that_do_not_fit_are_refused(tiny_bundle: Path) -> None:
     (lambda c: c.update(roi_size="big"), "roi_size"),
     (lambda c: c.update(threshold=2.0), "threshold"),
     (lambda c: c.update(grid="corners"), "grid must be extent or spacing"),
+    (lambda c: c.update(target_spacing=[1.0, 0.0, 1.0]), "needs grid 'spacing'"),
+    (lambda c: c.update(target_spacing=[1.0, -1.0, 1.0]), "target_spacing"),
     (lambda c: c["network_def"].update(_target_="os.system"), "MONAI network"),
     (lambda c: c["network_def"].update(channels="$__import__('os')"), "expressions"),
 ])

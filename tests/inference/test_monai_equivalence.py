@@ -14,6 +14,7 @@ from monai.transforms import Compose, Invertd, Orientationd, Resized, ScaleInten
 from inference.grid import canonical, model_axes, resample_region, target_shape
 from inference.transforms import prepare
 from inference.volume import Volume
+from inference.zoo import spacing_from_pixdim
 
 WINDOW = {"mode": "window", "a_min": -1000.0, "a_max": 400.0}
 # direction columns: the patient (LPS) direction of the array's x, y and z axes
@@ -73,15 +74,19 @@ def test_prepare_and_its_inverse_equal_monai_dictionary_transforms(orientation: 
     assert np.allclose(inverted[0].numpy(), ours, atol=1e-5)
 
 
-@pytest.mark.parametrize("axcodes", ["RAS", "LPI"])
+@pytest.mark.parametrize(("axcodes", "pixdim"), [
+    ("RAS", [1.5, 0.6, 2.0]),  # per model axis: coarser, finer (past the last centre), coarser
+    ("LPI", [1.5, 0.6, 2.0]),
+    ("RAS", [1.2, -1.0]),  # short (padded with its last value), <= 0: the scan's own spacing
+])
 @pytest.mark.parametrize("orientation", sorted(DIRECTIONS))
-def test_spacing_grid_and_its_inverse_equal_monai_spacingd(orientation: str, axcodes: str) -> None:
+def test_spacing_grid_and_its_inverse_equal_monai_spacingd(orientation: str, axcodes: str,
+                                                           pixdim: list[float]) -> None:
     """A zoo bundle's Spacingd: the exact pixdim from the first voxel's centre in the model's
     axis order (the far end of a canonical axis the model runs against), border padding."""
     vol = _volume(DIRECTIONS[orientation])
-    pixdim = [1.5, 0.6, 2.0]  # per model axis: coarser, finer (past the last centre), coarser
-    params = {"target_spacing": pixdim, "grid": "spacing", "model_axcodes": axcodes,
-              "intensity": WINDOW, "denoise_sigma": 0.0}
+    params = {"target_spacing": spacing_from_pixdim(pixdim), "grid": "spacing",
+              "model_axcodes": axcodes, "intensity": WINDOW, "denoise_sigma": 0.0}
     prep = prepare(vol, params)
     axes = model_axes(axcodes)
     pipeline = Compose([
@@ -99,7 +104,8 @@ def test_spacing_grid_and_its_inverse_equal_monai_spacingd(orientation: str, axc
 
     # same geometry: spacing per model axis and the patient position of the model's first voxel
     grid = data["image"].affine.numpy()
-    assert np.allclose(np.linalg.norm(grid[:3, :3], axis=0), pixdim)
+    assert np.allclose(np.linalg.norm(grid[:3, :3], axis=0),
+                       [prep.spacing[c] for c in axes.perm])
     first = [0, 0, 0]  # the model's voxel (0, 0, 0) on the canonical-order grid
     for model_axis, c in enumerate(axes.perm):
         first[c] = prep.image.shape[1 + c] - 1 if axes.flip[model_axis] else 0

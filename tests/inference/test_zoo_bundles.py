@@ -64,7 +64,8 @@ def test_nodus_flat_keys_override_what_the_zoo_sections_say(tmp_path: Path) -> N
     ({**ZOO_CONFIG, "pixdim": "@nowhere"}, "not a top-level value"),
     ({**ZOO_CONFIG, "inferer": {"_target_": "SimpleInferer"}}, "SimpleInferer"),
     ({**ZOO_CONFIG, "model_axcodes": "RAR"}, "model_axcodes"),
-    ({**ZOO_CONFIG, "pixdim": [2.0, 0.0, 1.0]}, "target_spacing"),
+    ({**ZOO_CONFIG, "pixdim": [2.0, "1.0", 1.0]}, "target_spacing"),
+    ({**ZOO_CONFIG, "pixdim": []}, "target_spacing"),
     ({**ZOO_CONFIG, "inferer": {**ZOO_CONFIG["inferer"], "mode": "hann"}}, "sw_mode"),
     ({**ZOO_CONFIG, "intensity": {"mode": "percentile", "lower": 99, "upper": 1}}, "intensity"),
     ({**ZOO_CONFIG, "intensity": {"mode": "window", "a_min": 5, "a_max": 5}}, "intensity"),
@@ -74,6 +75,18 @@ def test_steps_nodus_cannot_reproduce_refuse_the_bundle(tmp_path: Path, config: 
                                                         reason: str) -> None:
     with pytest.raises(BundleError, match=reason):
         load_bundle(zoo_bundle(tmp_path / "zoo", config))
+
+
+@pytest.mark.parametrize(("pixdim", "spacing"), [
+    (1.5, [1.5, 1.5, 1.5]), ([2.0, 3.0], [2.0, 3.0, 3.0]), ([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0]),
+    ([2.0, -1, 0], [2.0, 0.0, 0.0]),
+])
+def test_pixdim_is_read_as_monai_spacingd_reads_it(tmp_path: Path, pixdim: Any,
+                                                   spacing: list[float]) -> None:
+    """A number or a short list is padded with its last value, a long one cut; <= 0 keeps the
+    scan's own spacing on that axis (0 in Nodus's params)."""
+    params = load_bundle(zoo_bundle(tmp_path / "zoo", {**ZOO_CONFIG, "pixdim": pixdim})).params
+    assert params["target_spacing"] == spacing and params["grid"] == "spacing"
 
 
 def _volume() -> Volume:
