@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--bundle", type=Path, required=True)
     run.add_argument("--input", type=Path, required=True)
     run.add_argument("--out", type=Path, required=True)
+    run.add_argument("--series", default=None, metavar="UID",
+                     help="SeriesInstanceUID to segment when the DICOM folder holds several")
     run.add_argument("--device", default=None)
     val = sub.add_parser("validate", help="check that a bundle loads")
     val.add_argument("--bundle", type=Path, required=True)
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"ok": True, "name": bundle.name, "version": bundle.version,
                               "params": bundle.params}, indent=2))
             return 0
-        volume = read_volume(args.input)
+        volume = read_volume(args.input, series_uid=args.series)
         result = run_inference(bundle, volume, device=args.device, on_progress=lambda f, s:
                                print(f"{f:6.1%} {s}", file=sys.stderr, flush=True))
     except InferenceError as exc:

@@ -18,7 +18,8 @@ _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 def read_dicom_series(paths: Sequence[Path], *, max_voxels: int = MAX_VOXELS) -> Volume:
-    """Stack single-frame slices of one series, sorted along the slice normal, in modality units."""
+    """Stack single-frame slices of one series, sorted along the slice normal, in modality units.
+    Every file must be a DICOM image of that series (the caller chose them)."""
     if not paths:
         raise InvalidVolumeError("no DICOM files given")
     headers = []
@@ -27,6 +28,10 @@ def read_dicom_series(paths: Sequence[Path], *, max_voxels: int = MAX_VOXELS) ->
             headers.append((p, pydicom.dcmread(p, stop_before_pixels=True)))
         except (InvalidDicomError, OSError, ValueError) as exc:
             raise InvalidVolumeError(f"{Path(p).name}: not a readable DICOM file ({exc})") from exc
+    return _stack(headers, max_voxels)
+
+
+def _stack(headers: list[tuple[Path, Any]], max_voxels: int) -> Volume:
     try:
         first = headers[0][1]
         iop = np.array([float(v) for v in first.ImageOrientationPatient])
@@ -76,9 +81,49 @@ def read_dicom_series(paths: Sequence[Path], *, max_voxels: int = MAX_VOXELS) ->
                   direction=direction)
 
 
-def read_dicom_dir(directory: Path, *, max_voxels: int = MAX_VOXELS) -> Volume:
-    files = sorted(p for p in Path(directory).rglob("*") if p.is_file())
-    return read_dicom_series(files, max_voxels=max_voxels)
+DICOMDIR = "1.2.840.10008.1.3.10"  # Media Storage Directory: the index of a CD export
+
+
+def read_dicom_dir(directory: Path, *, series_uid: str | None = None,
+                   max_voxels: int = MAX_VOXELS) -> Volume:
+    """The image series in a folder (searched recursively), as DICOM viewers open an export:
+    files that are not DICOM, the DICOMDIR index and objects without pixels (reports,
+    presentation states) are passed over. A folder with several image series needs
+    `series_uid`; the error lists them."""
+    series: dict[str, list[tuple[Path, Any]]] = {}
+    skipped = 0
+    for p in sorted(q for q in Path(directory).rglob("*") if q.is_file()):
+        try:
+            ds = pydicom.dcmread(p, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, ValueError, EOFError):
+            skipped += 1
+            continue
+        sop_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
+        if sop_class == DICOMDIR or "Rows" not in ds:
+            skipped += 1
+            continue
+        series.setdefault(str(getattr(ds, "SeriesInstanceUID", "")), []).append((p, ds))
+    if not series:
+        raise InvalidVolumeError(f"{directory}: no DICOM images found ({skipped} other files)")
+    if series_uid is not None:
+        if series_uid not in series:
+            raise InvalidVolumeError(f"{directory}: no series {series_uid}; it holds "
+                                     f"{_describe(series)}")
+        return _stack(series[series_uid], max_voxels)
+    if len(series) > 1:
+        raise InvalidVolumeError(f"{directory} holds {len(series)} image series, pick one by "
+                                 f"its SeriesInstanceUID: {_describe(series)}")
+    return _stack(next(iter(series.values())), max_voxels)
+
+
+def _describe(series: dict[str, list[tuple[Path, Any]]]) -> str:
+    parts = []
+    for uid, items in series.items():
+        ds = items[0][1]
+        what = " ".join(str(v) for v in (getattr(ds, "Modality", ""),
+                                          getattr(ds, "SeriesDescription", "")) if v)
+        parts.append(f"{uid} ({what + ', ' if what else ''}{len(items)} files)")
+    return "; ".join(parts)
 
 
 def read_nifti(path: Path | str, *, max_voxels: int = MAX_VOXELS) -> Volume:
@@ -107,11 +152,14 @@ def read_nifti(path: Path | str, *, max_voxels: int = MAX_VOXELS) -> Volume:
     )
 
 
-def read_volume(path: Path | str, *, max_voxels: int = MAX_VOXELS) -> Volume:
-    """A DICOM directory or a NIfTI file."""
+def read_volume(path: Path | str, *, series_uid: str | None = None,
+                max_voxels: int = MAX_VOXELS) -> Volume:
+    """A DICOM directory (one series of it) or a NIfTI file."""
     p = Path(path)
     if p.is_dir():
-        return read_dicom_dir(p, max_voxels=max_voxels)
+        return read_dicom_dir(p, series_uid=series_uid, max_voxels=max_voxels)
+    if series_uid is not None:
+        raise InvalidVolumeError(f"{p}: a series can be picked in a DICOM folder only")
     return read_nifti(p, max_voxels=max_voxels)
 
 

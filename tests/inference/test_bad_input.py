@@ -187,3 +187,72 @@ def test_non_dicom_file_is_refused(tmp_path: Path) -> None:
     junk.write_bytes(b"not a dicom file at all")
     with pytest.raises(InvalidVolumeError, match="not a readable DICOM"):
         read_dicom_series([junk])
+
+
+def _export_folder(root: Path) -> dict[str, list[Path]]:
+    """A folder as a CD export leaves it: two CT series, a DICOMDIR index, a report object
+    without pixels and a text file."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from training.phantoms import chest_ct, write_dicom_series
+
+    series = {"a": write_dicom_series(chest_ct(1, size=32, slices=3, n_lesions=0), root / "a",
+                                      patient_id="P", patient_name="X"),
+              "b": write_dicom_series(chest_ct(2, size=24, slices=5, n_lesions=0), root / "b",
+                                      patient_id="P", patient_name="X")}
+    for name, sop_class in (("DICOMDIR", "1.2.840.10008.1.3.10"),
+                            ("report.dcm", "1.2.840.10008.5.1.4.1.1.88.11")):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = sop_class
+        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID, ds.SeriesInstanceUID = sop_class, generate_uid()
+        ds.save_as(root / name, enforce_file_format=True)
+    (root / "README.TXT").write_text("exported by a PACS")
+    return series
+
+
+def _uid(paths: list[Path]) -> str:
+    import pydicom
+
+    return str(pydicom.dcmread(paths[0], stop_before_pixels=True).SeriesInstanceUID)
+
+
+def test_dicom_folder_with_several_series_names_them_and_one_is_picked(tmp_path: Path) -> None:
+    from inference import read_dicom_dir
+
+    series = _export_folder(tmp_path)
+    with pytest.raises(InvalidVolumeError, match="holds 2 image series") as err:
+        read_dicom_dir(tmp_path)
+    assert _uid(series["a"]) in str(err.value) and "3 files" in str(err.value)
+    assert _uid(series["b"]) in str(err.value) and "5 files" in str(err.value)
+    # the index, the report and the text file are passed over, not read as slices
+    assert read_dicom_dir(tmp_path, series_uid=_uid(series["b"])).shape == (5, 24, 24)
+    with pytest.raises(InvalidVolumeError, match="no series 1.2.3"):
+        read_dicom_dir(tmp_path, series_uid="1.2.3")
+    assert read_dicom_dir(tmp_path / "a").shape == (3, 32, 32)  # one series: no choice needed
+
+
+def test_dicom_folder_without_images_is_refused(tmp_path: Path) -> None:
+    from inference import read_dicom_dir
+
+    (tmp_path / "notes.txt").write_text("no images here")
+    (tmp_path / "empty.dcm").write_bytes(b"")
+    with pytest.raises(InvalidVolumeError, match=r"no DICOM images found \(2 other files\)"):
+        read_dicom_dir(tmp_path)
+
+
+def test_cli_asks_for_a_series_and_runs_the_one_picked(tiny_bundle: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from inference.__main__ import main
+
+    series = _export_folder(tmp_path / "export")
+    out = tmp_path / "out"
+    assert main(["run", "--bundle", str(tiny_bundle), "--input", str(tmp_path / "export"),
+                 "--out", str(out)]) == 2
+    assert "holds 2 image series" in capsys.readouterr().err and not out.exists()
+    assert main(["run", "--bundle", str(tiny_bundle), "--input", str(tmp_path / "export"),
+                 "--out", str(out), "--series", _uid(series["a"])]) == 0
+    assert json.loads((out / "candidates.json").read_text())["candidates"] is not None
