@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 def read_dicom_series(paths: Sequence[Path], *, max_voxels: int = MAX_VOXELS) -> Volume:
-    """Stack single-frame slices of one series, sorted along the slice normal, in modality units.
-    Every file must be a DICOM image of that series (the caller chose them)."""
+    """Stack the slices of one series, sorted along the slice normal, in modality units: single-
+    frame files, or one enhanced multi-frame file (Enhanced CT/MR: geometry per frame in its
+    functional groups). Every file must be a DICOM image of that series (the caller chose them)."""
     if not paths:
         raise InvalidVolumeError("no DICOM files given")
     headers = []
@@ -31,26 +33,98 @@ def read_dicom_series(paths: Sequence[Path], *, max_voxels: int = MAX_VOXELS) ->
     return _stack(headers, max_voxels)
 
 
-def _stack(headers: list[tuple[Path, Any]], max_voxels: int) -> Volume:
+@dataclass
+class _Slice:
+    position: np.ndarray  # ImagePositionPatient (mm, LPS)
+    orientation: np.ndarray  # ImageOrientationPatient (row direction, column direction)
+    pixel_spacing: tuple[float, float]
+    slope: float
+    intercept: float
+    path: Path
+    frame: int | None  # index in a multi-frame file; None for a single-frame file
+
+
+def _frames(ds: Any) -> int:
+    return int(getattr(ds, "NumberOfFrames", 1) or 1)
+
+
+def _floats(value: Any, n: int, what: str) -> np.ndarray:
+    out = np.array([float(v) for v in value], dtype=np.float64)
+    if out.shape != (n,) or not np.all(np.isfinite(out)):
+        raise ValueError(f"{what} must hold {n} numbers")
+    return out
+
+
+def _slice(path: Path, frame: int | None, *sources: Any) -> _Slice:
+    """A slice's geometry and rescale from the first source that has each attribute (a frame's
+    own functional groups, then the shared ones, then the dataset)."""
+    def find(sequence: str, name: str, default: Any = None) -> Any:
+        for src in sources:
+            seq = getattr(src, sequence, None)
+            for item in (seq[0] if seq else None, src):
+                if item is not None and name in item:
+                    return getattr(item, name)
+        if default is None:
+            raise AttributeError(f"no {name}")
+        return default
+
     try:
-        first = headers[0][1]
-        iop = np.array([float(v) for v in first.ImageOrientationPatient])
-        rows, cols = int(first.Rows), int(first.Columns)
-        dy, dx = (float(v) for v in first.PixelSpacing)
+        spacing = _floats(find("PixelMeasuresSequence", "PixelSpacing"), 2, "PixelSpacing")
+        if np.any(spacing <= 0):
+            raise ValueError("PixelSpacing must be positive")
+        return _Slice(
+            position=_floats(find("PlanePositionSequence", "ImagePositionPatient"), 3,
+                             "ImagePositionPatient"),
+            orientation=_floats(find("PlaneOrientationSequence", "ImageOrientationPatient"), 6,
+                                "ImageOrientationPatient"),
+            pixel_spacing=(float(spacing[0]), float(spacing[1])),
+            slope=float(find("PixelValueTransformationSequence", "RescaleSlope", 1.0) or 1.0),
+            intercept=float(find("PixelValueTransformationSequence", "RescaleIntercept", 0.0)
+                            or 0.0),
+            path=path, frame=frame)
+    except (AttributeError, ValueError, TypeError, IndexError) as exc:
+        where = Path(path).name + (f" frame {frame + 1}" if frame is not None else "")
+        raise InvalidVolumeError(f"{where}: missing or malformed geometry tags ({exc})") from exc
+
+
+def _slices(headers: list[tuple[Path, Any]]) -> list[_Slice]:
+    if len(headers) == 1 and _frames(headers[0][1]) > 1:
+        path, ds = headers[0]
+        per_frame = list(getattr(ds, "PerFrameFunctionalGroupsSequence", []) or [])
+        if len(per_frame) != _frames(ds):
+            raise InvalidVolumeError(f"{Path(path).name}: {_frames(ds)} frames but "
+                                     f"{len(per_frame)} per-frame functional groups")
+        shared = (getattr(ds, "SharedFunctionalGroupsSequence", None) or [None])[0]
+        return [_slice(path, i, *(g for g in (item, shared, ds) if g is not None))
+                for i, item in enumerate(per_frame)]
+    first_series = getattr(headers[0][1], "SeriesInstanceUID", None)
+    for path, ds in headers:
+        if _frames(ds) > 1:
+            raise InvalidVolumeError(f"{Path(path).name}: a multi-frame image among other "
+                                     "files; a series is single-frame files or one multi-frame file")
+        if getattr(ds, "SeriesInstanceUID", None) != first_series:
+            raise InvalidVolumeError("files from more than one series")
+    return [_slice(path, None, ds) for path, ds in headers]
+
+
+def _stack(headers: list[tuple[Path, Any]], max_voxels: int) -> Volume:
+    first = headers[0][1]
+    try:
+        sizes = {(int(ds.Rows), int(ds.Columns)) for _, ds in headers}
     except (AttributeError, ValueError, TypeError) as exc:
-        raise InvalidVolumeError(f"missing or malformed geometry tags: {exc}") from exc
-    check_size((len(headers), rows, cols), max_voxels)
+        raise InvalidVolumeError(f"missing or malformed Rows/Columns: {exc}") from exc
+    if len(sizes) > 1:
+        raise InvalidVolumeError("slices of different sizes in one series")
+    rows, cols = sizes.pop()
+    slices = _slices(headers)
+    check_size((len(slices), rows, cols), max_voxels)
+    iop = slices[0].orientation
+    if any(not np.allclose(s.orientation, iop, atol=1e-4) for s in slices):
+        raise InvalidVolumeError("slices of different orientations in one series")
     col_dir, row_dir = iop[:3], iop[3:]  # x axis runs along a row (columns), y along a column
     normal = np.cross(col_dir, row_dir)
-    try:
-        keyed = sorted(
-            ((float(np.dot(normal, [float(v) for v in h.ImagePositionPatient])), p, h)
-             for p, h in headers),
-            key=lambda t: t[0],
-        )
-    except (AttributeError, ValueError, TypeError) as exc:
-        raise InvalidVolumeError(f"missing ImagePositionPatient: {exc}") from exc
-    positions = np.array([k for k, _, _ in keyed])
+    slices.sort(key=lambda s: float(np.dot(normal, s.position)))
+    positions = np.array([float(np.dot(normal, s.position)) for s in slices])
     if len(positions) > 1:
         steps = np.diff(positions)
         if np.any(steps <= 1e-6):
@@ -58,24 +132,24 @@ def _stack(headers: list[tuple[Path, Any]], max_voxels: int) -> Volume:
         dz = float(np.median(steps))
     else:
         dz = float(getattr(first, "SliceThickness", 1.0) or 1.0)
-    arr = np.empty((len(keyed), rows, cols), dtype=np.float32)
-    for i, (_, p, h) in enumerate(keyed):
-        if int(h.Rows) != rows or int(h.Columns) != cols:
-            raise InvalidVolumeError("slices of different sizes in one series")
-        if int(getattr(h, "NumberOfFrames", 1) or 1) > 1:
-            raise InvalidVolumeError(f"{Path(p).name}: multi-frame images are not supported")
-        if getattr(h, "SeriesInstanceUID", None) != getattr(first, "SeriesInstanceUID", None):
-            raise InvalidVolumeError("files from more than one series")
-        try:
-            px = pydicom.dcmread(p).pixel_array
-        except Exception as exc:  # noqa: BLE001 - pixel decoders raise many types
-            raise InvalidVolumeError(f"{Path(p).name}: cannot decode pixel data ({exc})") from exc
-        ds = h
-        slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
-        intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
-        np.multiply(px, slope, out=arr[i], casting="unsafe")
-        arr[i] += intercept
-    origin = tuple(float(v) for v in keyed[0][2].ImagePositionPatient)
+    arr = np.empty((len(slices), rows, cols), dtype=np.float32)
+    decoded: dict[Path, np.ndarray] = {}
+    for i, s in enumerate(slices):
+        if s.path not in decoded:
+            try:
+                decoded = {s.path: np.asarray(pydicom.dcmread(s.path).pixel_array)}
+            except Exception as exc:  # noqa: BLE001 - pixel decoders raise many types
+                raise InvalidVolumeError(f"{Path(s.path).name}: cannot decode pixel data "
+                                         f"({exc})") from exc
+        px = decoded[s.path] if s.frame is None else decoded[s.path][s.frame]
+        if px.shape != (rows, cols):
+            raise InvalidVolumeError(f"{Path(s.path).name}: pixel data is {px.shape}, not "
+                                     f"{rows}x{cols} (colour or multi-sample images are not "
+                                     "supported)")
+        np.multiply(px, s.slope, out=arr[i], casting="unsafe")
+        arr[i] += s.intercept
+    dy, dx = slices[0].pixel_spacing
+    origin = slices[0].position
     direction = np.stack([col_dir, row_dir, normal], axis=1)
     return Volume(array=arr, spacing=(dz, dy, dx), origin=(origin[0], origin[1], origin[2]),
                   direction=direction)

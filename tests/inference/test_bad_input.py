@@ -256,3 +256,19 @@ def test_cli_asks_for_a_series_and_runs_the_one_picked(tiny_bundle: Path, tmp_pa
     assert main(["run", "--bundle", str(tiny_bundle), "--input", str(tmp_path / "export"),
                  "--out", str(out), "--series", _uid(series["a"])]) == 0
     assert json.loads((out / "candidates.json").read_text())["candidates"] is not None
+
+
+def test_colour_dicom_is_refused_with_a_reason(tmp_path: Path) -> None:
+    import pydicom
+
+    from training.phantoms import chest_ct, write_dicom_series
+
+    path = write_dicom_series(chest_ct(1, size=16, slices=1, n_lesions=0), tmp_path,
+                              patient_id="P", patient_name="X")[0]
+    ds = pydicom.dcmread(path)
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = bytes(16 * 16 * 3)
+    ds.save_as(path)
+    with pytest.raises(InvalidVolumeError, match="colour or multi-sample images are not supported"):
+        read_dicom_series([path])

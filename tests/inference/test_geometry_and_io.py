@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
-from inference import Volume, measure_mask, read_dicom_series, read_nifti, save_label_nifti
+from inference import (
+    InvalidVolumeError,
+    Volume,
+    measure_mask,
+    read_dicom_dir,
+    read_dicom_series,
+    read_nifti,
+    save_label_nifti,
+)
 from inference.grid import GridMap, canonical, coarse_to_fine_slices, resample, resample_region
 from training.phantoms import brain_mr, chest_ct, save_nifti, write_dicom_series
 
@@ -124,3 +134,86 @@ def test_inverted_components_equal_labelling_the_fully_resampled_probability() -
         m[c.box] = c.mask
         got.append(tuple(np.flatnonzero(m)))
     assert n >= 4 and sorted(got) == expected
+
+
+def _enhanced_ct(paths: list[Path], out: Path, order: list[int]) -> Path:
+    """The single-frame slices `paths` as one Enhanced CT file (frames stored in `order`, each
+    with its own position and rescale, shared spacing and orientation): how modern scanners
+    export a series."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    slices = [pydicom.dcmread(p) for p in paths]
+    first = slices[0]
+
+    def item(**kw: Any) -> Dataset:
+        d = Dataset()
+        for k, v in kw.items():
+            setattr(d, k, v)
+        return d
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"  # Enhanced CT
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    for key in ("PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID", "Modality",
+                "FrameOfReferenceUID", "Rows", "Columns", "SamplesPerPixel",
+                "PhotometricInterpretation", "BitsAllocated", "BitsStored", "HighBit",
+                "PixelRepresentation"):
+        setattr(ds, key, getattr(first, key))
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.NumberOfFrames = len(order)
+    ds.SharedFunctionalGroupsSequence = [item(
+        PixelMeasuresSequence=[item(PixelSpacing=first.PixelSpacing,
+                                    SliceThickness=first.SliceThickness)],
+        PlaneOrientationSequence=[item(ImageOrientationPatient=first.ImageOrientationPatient)])]
+    frames, groups = [], []
+    for k in order:  # stored values shifted by k, undone by each frame's own intercept
+        px = slices[k].pixel_array.astype(np.int16) - k
+        frames.append(px)
+        groups.append(item(
+            PlanePositionSequence=[item(ImagePositionPatient=slices[k].ImagePositionPatient)],
+            PixelValueTransformationSequence=[item(
+                RescaleSlope="1", RescaleIntercept=str(float(slices[k].RescaleIntercept) + k),
+                RescaleType="HU")]))
+    ds.PerFrameFunctionalGroupsSequence = groups
+    ds.PixelData = np.stack(frames).astype(np.int16).tobytes()
+    ds.save_as(out, enforce_file_format=True)
+    return out
+
+
+def test_enhanced_multiframe_ct_reads_as_its_single_frame_series(tmp_path: Path) -> None:
+    paths = write_dicom_series(chest_ct(3, size=24, slices=5, n_lesions=1), tmp_path / "single",
+                               patient_id="P", patient_name="X")
+    expected = read_dicom_series(paths)
+    enhanced = _enhanced_ct(paths, tmp_path / "enhanced.dcm", order=[3, 0, 4, 1, 2])
+    got = read_dicom_series([enhanced])
+    assert np.array_equal(got.array, expected.array)
+    assert np.allclose(got.spacing, expected.spacing) and np.allclose(got.origin, expected.origin)
+    assert np.allclose(got.direction, expected.direction)
+    assert read_dicom_dir(tmp_path / "single").shape == got.shape  # and from a folder
+    (tmp_path / "only").mkdir()
+    enhanced.rename(tmp_path / "only" / "enhanced.dcm")
+    assert np.array_equal(read_dicom_dir(tmp_path / "only").array, expected.array)
+
+
+def test_enhanced_multiframe_without_frame_positions_is_refused(tmp_path: Path) -> None:
+    import pydicom
+
+    paths = write_dicom_series(chest_ct(3, size=24, slices=3, n_lesions=0), tmp_path / "s",
+                               patient_id="P", patient_name="X")
+    enhanced = _enhanced_ct(paths, tmp_path / "e.dcm", order=[0, 1, 2])
+    ds = pydicom.dcmread(enhanced)
+    del ds.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence
+    ds.save_as(enhanced)
+    with pytest.raises(InvalidVolumeError, match="e.dcm frame 2: missing or malformed geometry"):
+        read_dicom_series([enhanced])
+    ds.PerFrameFunctionalGroupsSequence = ds.PerFrameFunctionalGroupsSequence[:2]
+    ds.save_as(enhanced)
+    with pytest.raises(InvalidVolumeError, match="3 frames but 2 per-frame functional groups"):
+        read_dicom_series([enhanced])
+    with pytest.raises(InvalidVolumeError, match="multi-frame image among other files"):
+        read_dicom_series([enhanced, *paths])
