@@ -45,7 +45,10 @@ class _Slice:
 
 
 def _frames(ds: Any) -> int:
-    return int(getattr(ds, "NumberOfFrames", 1) or 1)
+    try:
+        return int(getattr(ds, "NumberOfFrames", 1) or 1)
+    except (ValueError, TypeError) as exc:
+        raise InvalidVolumeError(f"malformed NumberOfFrames: {exc}") from exc
 
 
 def _floats(value: Any, n: int, what: str) -> np.ndarray:
