@@ -115,7 +115,8 @@ def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
     reader = _Reader(config)
     params: dict[str, Any] = {}
     intensity_steps = 0
-    for i, step in enumerate(reader.steps("preprocessing")):
+    steps = reader.steps("preprocessing")
+    for i, step in enumerate(steps):
         name = _step_name(step["_target_"])
         where = f"preprocessing.transforms[{i}] ({name})"
         if name in PASS_OVER:
@@ -138,6 +139,12 @@ def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
                 raise BundleError(f"inference.json: {where} is a second intensity step; Nodus "
                                   "applies one")
             params["intensity"] = _intensity(reader, name, step, where)
+    if steps and "model_axcodes" not in params and "model_axcodes" not in config:
+        # Without Orientationd MONAI feeds the network the file's stored axis order, which
+        # differs between files: Nodus cannot know which order the weights expect.
+        raise BundleError("inference.json: preprocessing has no Orientationd, so the axis order "
+                          "the network was trained on is unknown; add Orientationd (e.g. axcodes "
+                          "RAS) or a top-level model_axcodes")
     # The output activation: a multi-label network (sigmoid per channel) must not be read
     # through a softmax. Other postprocessing (argmax, Invertd, saving) Nodus does its own way.
     for i, step in enumerate(reader.steps("postprocessing")):

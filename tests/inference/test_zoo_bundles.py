@@ -77,6 +77,22 @@ def test_steps_nodus_cannot_reproduce_refuse_the_bundle(tmp_path: Path, config: 
         load_bundle(zoo_bundle(tmp_path / "zoo", config))
 
 
+def _without_orientation(**top: Any) -> dict[str, Any]:
+    config = json.loads(json.dumps({**ZOO_CONFIG, **top}))
+    steps = config["preprocessing"]["transforms"]
+    config["preprocessing"]["transforms"] = [s for s in steps if s["_target_"] != "Orientationd"]
+    return config
+
+
+def test_a_zoo_bundle_without_orientationd_needs_its_axis_order_said(tmp_path: Path) -> None:
+    """MONAI would feed such a network each file's stored axis order: no fixed order to
+    reproduce, so the bundle is refused unless inference.json names one."""
+    with pytest.raises(BundleError, match="no Orientationd"):
+        load_bundle(zoo_bundle(tmp_path / "bare", _without_orientation()))
+    said = load_bundle(zoo_bundle(tmp_path / "said", _without_orientation(model_axcodes="LPS")))
+    assert said.params["model_axcodes"] == "LPS"
+
+
 @pytest.mark.parametrize(("pixdim", "spacing"), [
     (1.5, [1.5, 1.5, 1.5]), ([2.0, 3.0], [2.0, 3.0, 3.0]), ([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0]),
     ([2.0, -1, 0], [2.0, 0.0, 0.0]),
