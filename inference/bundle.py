@@ -256,6 +256,9 @@ def build_network(config: dict[str, Any], where: str = "network_def") -> torch.n
     return net
 
 
+CHECKPOINT_KEYS = ("state_dict", "model", "network")
+
+
 def load_state_dict(path: Path, name: str = WEIGHTS) -> dict[str, torch.Tensor]:
     if path.is_symlink() or not path.is_file():
         raise BundleError(f"missing {name}")
@@ -265,11 +268,18 @@ def load_state_dict(path: Path, name: str = WEIGHTS) -> dict[str, torch.Tensor]:
             TypeError) as exc:
         raise BundleError(f"{name} is not a plain tensor state dict: "
                           f"{str(exc).splitlines()[0][:200]}") from exc
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
+    # A training checkpoint holds the weights under a key beside the optimizer's state (MONAI's
+    # CheckpointSaver and MONAI Label save {"model": ...}); DataParallel prefixes "module."
+    for key in CHECKPOINT_KEYS:
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
     if not isinstance(obj, dict) or not obj or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
-        raise BundleError(f"{name} must hold a dict of tensors")
+        raise BundleError(f"{name} must hold a dict of tensors (or a checkpoint with one under "
+                          f"{' / '.join(CHECKPOINT_KEYS)})")
+    if all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
     return obj
 
 

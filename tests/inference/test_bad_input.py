@@ -7,6 +7,7 @@ import os
 import pickle
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -81,6 +82,20 @@ def test_non_tensor_state_dict_is_refused(tiny_bundle: Path) -> None:
     torch.save({"w": [1, 2, 3]}, tiny_bundle / "models" / "model.pt")
     with pytest.raises(BundleError, match="dict of tensors"):
         load_bundle(tiny_bundle)
+
+
+@pytest.mark.parametrize("wrap", [
+    lambda sd: {"model": sd, "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3}]},
+                "epoch": 7},  # MONAI CheckpointSaver / MONAI Label
+    lambda sd: {"state_dict": sd, "epoch": 7},
+    lambda sd: {f"module.{k}": v for k, v in sd.items()},  # saved from DataParallel
+])
+def test_training_checkpoints_load_as_their_weights(tiny_bundle: Path, wrap: Any) -> None:
+    plain = load_bundle(tiny_bundle)
+    torch.save(wrap(plain.state_dict), tiny_bundle / "models" / "model.pt")
+    loaded = load_bundle(tiny_bundle)
+    assert loaded.state_dict.keys() == plain.state_dict.keys()
+    assert all(torch.equal(loaded.state_dict[k], v) for k, v in plain.state_dict.items())
 
 
 def test_weights_that_do_not_fit_are_refused(tiny_bundle: Path) -> None:
