@@ -261,6 +261,10 @@ CHECKPOINT_KEYS = ("state_dict", "model", "network")
 
 def load_state_dict(path: Path, name: str = WEIGHTS) -> dict[str, torch.Tensor]:
     if path.is_symlink() or not path.is_file():
+        if path.with_suffix(".ts").is_file():
+            raise BundleError(f"missing {name}: the bundle has only a TorchScript "
+                              f"{path.with_suffix('.ts').name}, which Nodus does not run (it "
+                              f"loads plain weights only); add the state dict as {name}")
         raise BundleError(f"missing {name}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)

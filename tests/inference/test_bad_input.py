@@ -98,6 +98,13 @@ def test_training_checkpoints_load_as_their_weights(tiny_bundle: Path, wrap: Any
     assert all(torch.equal(loaded.state_dict[k], v) for k, v in plain.state_dict.items())
 
 
+def test_a_torchscript_only_bundle_is_refused_with_the_reason(tiny_bundle: Path) -> None:
+    weights = tiny_bundle / "models" / "model.pt"
+    weights.rename(weights.with_suffix(".ts"))
+    with pytest.raises(BundleError, match="only a TorchScript model.ts"):
+        load_bundle(tiny_bundle)
+
+
 def test_weights_that_do_not_fit_are_refused(tiny_bundle: Path) -> None:
     torch.save({"w": torch.zeros(3)}, tiny_bundle / "models" / "model.pt")
     with pytest.raises(BundleError, match="do not fit"):
