@@ -1,6 +1,7 @@
 """MONAI bundles: load from a directory or zip, validate, and keep everything in memory.
 
-Layout: `configs/metadata.json`, `configs/inference.json`, `models/model.pt` (and, for a
+Layout: `configs/metadata.json`, `configs/inference.json` (or `.yaml`, as MONAI allows),
+`models/model.pt` (and, for a
 bundle with a second detection stage, its `second_stage` section in inference.json and
 `models/second_stage.pt`). Only a `network_def` is instantiated (through
 monai.bundle.ConfigParser) and its `_target_` must be a MONAI network: a bundle is data, so
@@ -21,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import torch
+import yaml
 
 from .errors import BundleError
 from .grid import model_axes
@@ -33,6 +35,8 @@ from .zoo import declared_modality, foreground_channels, zoo_params
 MAX_ZIP_BYTES = 512 * 1024**2  # uncompressed; a starter model is a few MB
 METADATA = "configs/metadata.json"
 INFERENCE = "configs/inference.json"
+INFERENCE_YAML = ("configs/inference.yaml", "configs/inference.yml")  # read when no .json
+MAX_CONFIG_BYTES = 8 * 1024**2  # the largest zoo inference configs are a few hundred kB
 WEIGHTS = "models/model.pt"
 
 # Preprocessing / postprocessing parameters with defaults; read from inference.json.
@@ -147,6 +151,35 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise BundleError(f"{path.name} is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise BundleError(f"{path.name} must hold a JSON object")
+    return doc
+
+
+def _read_config(root: Path) -> dict[str, Any]:
+    """inference.json, else MONAI's YAML spelling of it."""
+    if not (root / INFERENCE).exists():
+        for name in INFERENCE_YAML:
+            if (root / name).exists() or (root / name).is_symlink():
+                return _read_yaml(root / name)
+    return _read_json(root / INFERENCE)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """Plain data only: YAML's safe subset, no aliases (a few lines of them can expand to
+    gigabytes), nothing JSON could not hold."""
+    if path.is_symlink():
+        raise BundleError(f"{path.name} is a symlink")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise BundleError(f"{path.name} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        text = path.read_text()
+        if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise BundleError(f"{path.name}: YAML aliases (*name) are not allowed")
+        doc = yaml.safe_load(text)
+        json.dumps(doc)
+    except (yaml.YAMLError, UnicodeDecodeError, TypeError, ValueError) as exc:
+        raise BundleError(f"{path.name} is not plain YAML data: {str(exc)[:200]}") from exc
+    if not isinstance(doc, dict):
+        raise BundleError(f"{path.name} must hold a mapping")
     return doc
 
 
@@ -307,7 +340,7 @@ def _load_second_stage(root: Path, section: Any) -> SecondStage:
 
 def _load_dir(root: Path, *, source: Path) -> Bundle:
     metadata = _read_json(root / METADATA)
-    config = _read_json(root / INFERENCE)
+    config = _read_config(root)
     version = metadata.get("version")
     if not isinstance(version, str) or not version:
         raise BundleError("metadata.json: missing 'version'")

@@ -332,3 +332,34 @@ def test_a_multi_label_sigmoid_network_is_read_through_its_sigmoid(tmp_path: Pat
     assert np.allclose(axes.apply(ours), expected.numpy(), atol=1e-5)
     with pytest.raises(InferenceError, match="multi-label"):
         finetune(path, [], FinetuneConfig(max_epochs=1), tmp_path / "run")
+
+
+def _as_yaml(root: Path, text: str | None = None) -> Path:
+    import yaml
+
+    json_path = root / "configs" / "inference.json"
+    (root / "configs" / "inference.yaml").write_text(
+        text if text is not None else yaml.safe_dump(json.loads(json_path.read_text())))
+    json_path.unlink()
+    return root
+
+
+def test_a_yaml_configured_bundle_reads_as_its_json_twin(tmp_path: Path) -> None:
+    as_json = load_bundle(zoo_bundle(tmp_path / "json")).params
+    as_yaml = load_bundle(_as_yaml(zoo_bundle(tmp_path / "yaml"))).params
+    assert as_yaml == as_json and as_yaml["model_axcodes"] == "RAS"
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    # aliases: each line multiplies the size by ten (nine such lines make 10^9 items)
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n", "aliases"),
+    ("network_def: !!python/object/apply:os.system [echo pwned]\n", "not plain YAML"),
+    ("when: 2026-11-27\n", "not plain YAML"),  # a date: not JSON data
+    ("- just\n- a list\n", "must hold a mapping"),
+    ("key: [unclosed\n", "not plain YAML"),
+])
+def test_unsafe_or_malformed_yaml_is_refused(tmp_path: Path, text: str, reason: str) -> None:
+    root = _as_yaml(zoo_bundle(tmp_path / "zoo"), text)
+    with pytest.raises(BundleError, match=reason):
+        load_bundle(root)
