@@ -30,7 +30,7 @@ from .second_stage import CONFIG_KEY as SECOND_STAGE_KEY
 from .second_stage import WEIGHTS as SECOND_STAGE_WEIGHTS
 from .second_stage import SecondStage, check_classifier, parse_params
 from .transforms import INTENSITY_MODES
-from .zoo import declared_modality, foreground_channels, zoo_params
+from .zoo import declared_modality, foreground_channels, with_references, zoo_params
 
 MAX_ZIP_BYTES = 512 * 1024**2  # uncompressed; a starter model is a few MB
 METADATA = "configs/metadata.json"
@@ -345,6 +345,10 @@ def _load_dir(root: Path, *, source: Path) -> Bundle:
     if not isinstance(version, str) or not version:
         raise BundleError("metadata.json: missing 'version'")
     params = _resolve_params(config, metadata)
+    if isinstance(config.get("network_def"), dict):
+        _check_no_expressions(config["network_def"], "network_def")
+        config = {**config, "network_def": with_references(config, config["network_def"],
+                                                           "network_def")}
     net = build_network(config)
     in_ch = int(config["network_def"].get("in_channels", 1))
     declared = (metadata.get("network_data_format", {}).get("inputs", {}).get("image", {})

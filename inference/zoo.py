@@ -109,6 +109,23 @@ def _intensity(reader: _Reader, name: str, step: dict[str, Any], where: str) -> 
     return {"mode": "minmax", "b_min": num("minv", 0.0), "b_max": num("maxv", 1.0)}
 
 
+def with_references(config: dict[str, Any], node: Any, where: str) -> Any:
+    """`node` with every plain `@key` reference in it (at any depth) replaced by that top-level
+    value, as ConfigParser would resolve it (zoo bundles write e.g. "out_channels":
+    "@num_classes"); nothing is evaluated."""
+    reader = _Reader(config)
+
+    def walk(item: Any, at: str) -> Any:
+        item = reader.value(item, at)
+        if isinstance(item, dict):
+            return {k: walk(v, f"{at}.{k}") for k, v in item.items()}
+        if isinstance(item, list):
+            return [walk(v, f"{at}[{i}]") for i, v in enumerate(item)]
+        return item
+
+    return walk(node, where)
+
+
 def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
     """Nodus parameters from the bundle's `preprocessing` and `inferer` sections ({} if it has
     neither); raises BundleError for a step Nodus cannot reproduce."""

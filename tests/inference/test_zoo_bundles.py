@@ -334,6 +334,20 @@ def test_a_multi_label_sigmoid_network_is_read_through_its_sigmoid(tmp_path: Pat
         finetune(path, [], FinetuneConfig(max_epochs=1), tmp_path / "run")
 
 
+def test_network_def_may_refer_to_top_level_values(tmp_path: Path) -> None:
+    net = {**TINY_NET, "out_channels": "@num_classes", "channels": "@features"}
+    config = {**ZOO_CONFIG, "num_classes": 2, "features": list(TINY_NET["channels"]),
+              "network_def": net}
+    bundle = load_bundle(zoo_bundle(tmp_path / "ok", config))
+    assert bundle.out_channels == 2 and bundle.config["network_def"]["channels"] == TINY_NET[
+        "channels"]
+    with pytest.raises(BundleError, match="not a top-level value"):
+        load_bundle(zoo_bundle(tmp_path / "dangling", {**config, "network_def": {
+            **net, "out_channels": "@classes"}}))
+    with pytest.raises(BundleError, match="expression"):
+        load_bundle(zoo_bundle(tmp_path / "code", {**config, "num_classes": "$1 + 1"}))
+
+
 def _as_yaml(root: Path, text: str | None = None) -> Path:
     import yaml
 
