@@ -143,6 +143,8 @@ def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
                               "reads orientation, spacing and intensity scaling only")
         if name == "Orientation":
             codes = reader.value(step.get("axcodes"), f"{where}.axcodes")
+            if codes is None and _flag(reader, step, "as_closest_canonical", where, False):
+                codes = "RAS"  # the closest canonical orientation of an axis-aligned scan
             if not isinstance(codes, str):
                 raise BundleError(f"inference.json: {where}.axcodes must be a string")
             params["model_axcodes"] = codes.upper()

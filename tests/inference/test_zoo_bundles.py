@@ -84,6 +84,15 @@ def _without_orientation(**top: Any) -> dict[str, Any]:
     return config
 
 
+def test_orientationd_as_closest_canonical_is_ras(tmp_path: Path) -> None:
+    config = json.loads(json.dumps(ZOO_CONFIG))
+    for step in config["preprocessing"]["transforms"]:
+        if step["_target_"] == "Orientationd":
+            del step["axcodes"]
+            step["as_closest_canonical"] = True
+    assert load_bundle(zoo_bundle(tmp_path / "zoo", config)).params["model_axcodes"] == "RAS"
+
+
 def test_a_zoo_bundle_without_orientationd_needs_its_axis_order_said(tmp_path: Path) -> None:
     """MONAI would feed such a network each file's stored axis order: no fixed order to
     reproduce, so the bundle is refused unless inference.json names one."""
