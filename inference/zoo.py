@@ -176,7 +176,9 @@ def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
     inferer = reader.value(config.get("inferer"), "inferer")
     if isinstance(inferer, dict):
         target = str(inferer.get("_target_", ""))
-        if target.rsplit(".", 1)[-1] != "SlidingWindowInferer":
+        # SlidingWindowInfererAdapt: the same windows, with MONAI's fallback to CPU stitching
+        # when GPU memory runs out (Nodus picks the stitching device itself)
+        if target.rsplit(".", 1)[-1] not in ("SlidingWindowInferer", "SlidingWindowInfererAdapt"):
             raise BundleError(f"inference.json: inferer {target!r} is not supported; Nodus runs "
                               "a sliding window")
         for ours, theirs in (("roi_size", "roi_size"), ("sw_batch_size", "sw_batch_size"),

@@ -84,6 +84,13 @@ def _without_orientation(**top: Any) -> dict[str, Any]:
     return config
 
 
+def test_the_adaptive_sliding_window_inferer_reads_as_the_plain_one(tmp_path: Path) -> None:
+    config = {**ZOO_CONFIG, "inferer": {**ZOO_CONFIG["inferer"],
+                                        "_target_": "monai.inferers.SlidingWindowInfererAdapt"}}
+    p = load_bundle(zoo_bundle(tmp_path / "zoo", config)).params
+    assert p["roi_size"] == [32, 24, 16] and p["sw_overlap"] == 0.5
+
+
 def test_orientationd_as_closest_canonical_is_ras(tmp_path: Path) -> None:
     config = json.loads(json.dumps(ZOO_CONFIG))
     for step in config["preprocessing"]["transforms"]:
