@@ -8,13 +8,16 @@ translated into its parameters, steps that do not change the voxels the network 
 passed over, and any other step refuses the bundle with its name. Nothing here evaluates the
 config's `$` expressions (code); a plain `@key` reference to a top-level value is followed.
 
-Spacingd is reproduced on its own grid (`grid: "spacing"`: the exact pixdim from the centre of
+Top-level Nodus keys written beside the sections (`OVERRIDES`) replace those parts, which are
+then not read. Spacingd is reproduced on its own grid (`grid: "spacing"`: the exact pixdim from the centre of
 the first voxel in the model's axis order, border padding), not on the extent-preserving grid of
 Nodus's own bundles, so a zoo network sees the voxels MONAI would give it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .errors import BundleError
@@ -86,6 +89,8 @@ def _number(reader: _Reader, step: dict[str, Any], key: str, where: str,
 
 def _flag(reader: _Reader, step: dict[str, Any], key: str, where: str, default: bool) -> bool:
     value = reader.value(step.get(key, default), f"{where}.{key}")
+    if isinstance(value, str):
+        return bool(value)  # as the MONAI transform reads it: any non-empty string is true
     if not isinstance(value, bool):
         raise BundleError(f"inference.json: {where}.{key} must be true or false, got {value!r}")
     return value
@@ -126,12 +131,62 @@ def with_references(config: dict[str, Any], node: Any, where: str) -> Any:
     return walk(node, where)
 
 
+def _increasing_affine(s: dict[str, Any]) -> bool:
+    """Whether an intensity setting maps every voxel by the same increasing a * x + b."""
+    mode = s["mode"]
+    if mode == "zscore":
+        return not s.get("nonzero", False)
+    if mode == "minmax":
+        return s["b_max"] > s["b_min"]
+    return not s.get("clip", False) and s["b_max"] > s["b_min"] and (
+        mode == "percentile" or s["a_max"] > s["a_min"])
+
+
+def _affine_invariant(s: dict[str, Any]) -> bool:
+    """Whether an intensity setting gives the same result after any increasing affine map of
+    its input (it measures the image itself: mean and std, min and max, percentiles)."""
+    return (s["mode"] == "zscore" and not s.get("nonzero", False)) or s["mode"] in (
+        "minmax", "percentile")
+
+
+def _fold_intensity(steps: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """One intensity setting for a chain of them: a step that measures the image (z-score,
+    min-max, percentiles) makes an increasing affine step before it irrelevant (e.g. a zoo
+    bundle's ScaleIntensityd then NormalizeIntensityd is the z-score alone)."""
+    result = steps[0][1]
+    for where, s in steps[1:]:
+        if not (_affine_invariant(s) and _increasing_affine(result)):
+            raise BundleError(f"inference.json: {where} is a second intensity step whose "
+                              "result depends on the first; Nodus applies one")
+        result = s
+    return result
+
+
+# Nodus's own keys that, written at the top level of inference.json, take the place of what
+# the zoo sections say; those parts of the sections are then not read at all.
+OVERRIDES = ("model_axcodes", "target_spacing", "grid", "intensity", "activation", "roi_size",
+             "sw_batch_size", "sw_overlap", "sw_mode")
+
+
+@contextmanager
+def _hint(key: str) -> Iterator[None]:
+    """A value Nodus cannot read can be written as its own top-level key instead: say so."""
+    try:
+        yield
+    except BundleError as exc:
+        raise BundleError(f"{exc} (or write Nodus's {key} at the top level of inference.json, "
+                          "which is then used instead)") from exc
+
+
 def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
     """Nodus parameters from the bundle's `preprocessing` and `inferer` sections ({} if it has
-    neither); raises BundleError for a step Nodus cannot reproduce."""
+    neither); raises BundleError for a step Nodus cannot reproduce. A part that a top-level
+    Nodus key overrides is not read (so a bundle whose pixdim is an expression runs with the
+    `target_spacing` written beside it)."""
     reader = _Reader(config)
+    given = {k for k in OVERRIDES if k in config}
     params: dict[str, Any] = {}
-    intensity_steps = 0
+    intensity: list[tuple[str, dict[str, Any]]] = []
     steps = reader.steps("preprocessing")
     for i, step in enumerate(steps):
         name = _step_name(step["_target_"])
@@ -142,23 +197,27 @@ def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
             raise BundleError(f"inference.json: {where} is a step Nodus cannot reproduce; it "
                               "reads orientation, spacing and intensity scaling only")
         if name == "Orientation":
-            codes = reader.value(step.get("axcodes"), f"{where}.axcodes")
+            if "model_axcodes" in given:
+                continue
+            with _hint("model_axcodes"):
+                codes = reader.value(step.get("axcodes"), f"{where}.axcodes")
             if codes is None and _flag(reader, step, "as_closest_canonical", where, False):
                 codes = "RAS"  # the closest canonical orientation of an axis-aligned scan
             if not isinstance(codes, str):
                 raise BundleError(f"inference.json: {where}.axcodes must be a string")
             params["model_axcodes"] = codes.upper()
         elif name == "Spacing":
-            pixdim = reader.value(step.get("pixdim"), f"{where}.pixdim")
-            params["target_spacing"] = spacing_from_pixdim(pixdim)  # checked with the other params
             params["grid"] = "spacing"
-        else:
-            intensity_steps += 1
-            if intensity_steps > 1:
-                raise BundleError(f"inference.json: {where} is a second intensity step; Nodus "
-                                  "applies one")
-            params["intensity"] = _intensity(reader, name, step, where)
-    if steps and "model_axcodes" not in params and "model_axcodes" not in config:
+            if "target_spacing" not in given:
+                with _hint("target_spacing"):
+                    pixdim = reader.value(step.get("pixdim"), f"{where}.pixdim")
+                params["target_spacing"] = spacing_from_pixdim(pixdim)  # checked with the rest
+        elif "intensity" not in given:
+            with _hint("intensity"):
+                intensity.append((where, _intensity(reader, name, step, where)))
+    if intensity:
+        params["intensity"] = _fold_intensity(intensity)
+    if steps and "model_axcodes" not in params and "model_axcodes" not in given:
         # Without Orientationd MONAI feeds the network the file's stored axis order, which
         # differs between files: Nodus cannot know which order the weights expect.
         raise BundleError("inference.json: preprocessing has no Orientationd, so the axis order "
@@ -167,7 +226,7 @@ def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
     # The output activation: a multi-label network (sigmoid per channel) must not be read
     # through a softmax. Other postprocessing (argmax, Invertd, saving) Nodus does its own way.
     for i, step in enumerate(reader.steps("postprocessing")):
-        if _step_name(step["_target_"]) == "Activations":
+        if _step_name(step["_target_"]) == "Activations" and "activation" not in given:
             where = f"postprocessing.transforms[{i}]"
             if _flag(reader, step, "sigmoid", where, False):
                 params["activation"] = "sigmoid"
@@ -183,7 +242,7 @@ def zoo_params(config: dict[str, Any]) -> dict[str, Any]:
                               "a sliding window")
         for ours, theirs in (("roi_size", "roi_size"), ("sw_batch_size", "sw_batch_size"),
                              ("sw_overlap", "overlap"), ("sw_mode", "mode")):
-            if theirs in inferer:
+            if theirs in inferer and ours not in given:
                 params[ours] = reader.value(inferer[theirs], f"inferer.{theirs}")
         if isinstance(params.get("sw_overlap"), int) and not isinstance(params["sw_overlap"],
                                                                          bool):

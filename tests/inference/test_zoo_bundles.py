@@ -59,7 +59,9 @@ def test_nodus_flat_keys_override_what_the_zoo_sections_say(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(("config", "reason"), [
     (_steps_with(_target_="Rotate90d", keys="image", k=1), "Rotate90"),
-    (_steps_with(_target_="NormalizeIntensityd", keys="image", subtrahend=3.0), "second intensity"),
+    # a z-score after a clipped window: the clip changes the mean and std it measures
+    (_steps_with(_target_="NormalizeIntensityd", keys="image"), "second intensity"),
+    (_steps_with(_target_="NormalizeIntensityd", keys="image", subtrahend=3.0), "subtrahend"),
     ({**ZOO_CONFIG, "pixdim": "$[1.0, 1.0, 1.0]"}, "expression"),
     ({**ZOO_CONFIG, "pixdim": "@nowhere"}, "not a top-level value"),
     ({**ZOO_CONFIG, "inferer": {"_target_": "SimpleInferer"}}, "SimpleInferer"),
@@ -188,6 +190,51 @@ def test_zscore_and_minmax_intensities_match_monai(tmp_path: Path, nonzero: bool
         expected = monai_step(raw.clone())
         assert torch.allclose(prepare(vol, bundle.params).image, torch.as_tensor(expected),
                               atol=1e-4), step["_target_"]
+
+
+@pytest.mark.parametrize("chain", [
+    # prostate_mri_anatomy's: min-max, then z-score (the z-score alone)
+    [{"_target_": "ScaleIntensityd", "keys": "image", "minv": 0, "maxv": 1},
+     {"_target_": "NormalizeIntensityd", "keys": "image"}],
+    # an unclipped window, then min-max (the min-max alone)
+    [{"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": -100, "a_max": 200},
+     {"_target_": "ScaleIntensityd", "keys": "image", "minv": -1.0, "maxv": 1.0}],
+])
+def test_chained_intensity_steps_fold_into_one_as_monai_computes_them(
+        tmp_path: Path, chain: list[dict[str, Any]]) -> None:
+    from monai.transforms import Compose as MonaiCompose
+    from monai.transforms import NormalizeIntensityd, ScaleIntensityd, ScaleIntensityRanged
+
+    config = json.loads(json.dumps(ZOO_CONFIG))
+    steps = config["preprocessing"]["transforms"]
+    steps[4:5] = chain
+    bundle = load_bundle(zoo_bundle(tmp_path / "zoo", config))
+    vol = _volume()
+    same_grid = {**bundle.params, "intensity": {"mode": "window", "a_min": 0.0, "a_max": 1.0,
+                                                "clip": False}}
+    raw = prepare(vol, same_grid).image  # resampled, intensities untouched
+    kinds = {"ScaleIntensityd": ScaleIntensityd, "NormalizeIntensityd": NormalizeIntensityd,
+             "ScaleIntensityRanged": ScaleIntensityRanged}
+    monai = MonaiCompose([kinds[c["_target_"]](**{k: v for k, v in c.items() if k != "_target_"})
+                          for c in chain])
+    expected = torch.as_tensor(monai({"image": raw.clone()})["image"])
+    assert torch.allclose(prepare(vol, bundle.params).image, expected, atol=1e-5)
+
+
+def test_top_level_keys_replace_zoo_values_nodus_cannot_read(tmp_path: Path) -> None:
+    """wholeBody_ct_segmentation's pixdim is an expression: with target_spacing written beside
+    it the bundle runs (still on Spacingd's grid); a string flag reads as MONAI reads it."""
+    config = {**ZOO_CONFIG, "pixdim": "$[1.5, 1.5, 1.5] if @fast else [3.0, 3.0, 3.0]"}
+    with pytest.raises(BundleError, match="expression.*write Nodus's target_spacing"):
+        load_bundle(zoo_bundle(tmp_path / "expr", config))
+    p = load_bundle(zoo_bundle(tmp_path / "said", {**config, "target_spacing": [3.0, 3.0, 3.0]}
+                               )).params
+    assert p["target_spacing"] == [3.0, 3.0, 3.0] and p["grid"] == "spacing"
+    flagged = json.loads(json.dumps(ZOO_CONFIG))
+    flagged["preprocessing"]["transforms"][4] = {"_target_": "NormalizeIntensityd",
+                                                 "keys": "image", "nonzero": "True"}
+    assert load_bundle(zoo_bundle(tmp_path / "flag", flagged)).params["intensity"] == {
+        "mode": "zscore", "nonzero": True}
 
 
 def test_finetuning_a_zoo_bundle_trains_in_its_axes_and_keeps_its_settings(
