@@ -9,9 +9,10 @@ passed over, and any other step refuses the bundle with its name. Nothing here e
 config's `$` expressions (code); a plain `@key` reference to a top-level value is followed.
 
 Top-level Nodus keys written beside the sections (`OVERRIDES`) replace those parts, which are
-then not read. Spacingd is reproduced on its own grid (`grid: "spacing"`: the exact pixdim from the centre of
-the first voxel in the model's axis order, border padding), not on the extent-preserving grid of
-Nodus's own bundles, so a zoo network sees the voxels MONAI would give it.
+then not read. Spacingd is reproduced on its own grid (`grid: "spacing"`: the exact pixdim from
+the centre of the first voxel in the model's axis order, border padding), not on the
+extent-preserving grid of Nodus's own bundles, so a zoo network sees the voxels MONAI would
+give it.
 """
 
 from __future__ import annotations
