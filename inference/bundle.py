@@ -10,6 +10,7 @@ expressions (`$...`) that would run code are refused.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import pickle
@@ -264,6 +265,11 @@ def _resolve_params(config: dict[str, Any], metadata: dict[str, Any] | None = No
     return params
 
 
+# Arguments MONAI has removed from a network that bundles made for older releases still pass;
+# they only declared what the sliding window now sets (SwinUNETR's input size, gone in 1.5).
+REMOVED_ARGS = {"SwinUNETR": ("img_size",)}
+
+
 def build_network(config: dict[str, Any], where: str = "network_def") -> torch.nn.Module:
     """Instantiate `network_def` via ConfigParser after checking it names a MONAI network."""
     from monai.bundle import ConfigParser
@@ -279,6 +285,9 @@ def build_network(config: dict[str, Any], where: str = "network_def") -> torch.n
     if not (target == short or target.startswith("monai.networks.nets.")) or not hasattr(
             nets, short):
         raise BundleError(f"{where}._target_ must be a MONAI network, got {target!r}")
+    removed = [k for k in REMOVED_ARGS.get(short, ()) if k in net_def
+               and k not in inspect.signature(getattr(nets, short).__init__).parameters]
+    net_def = {k: v for k, v in net_def.items() if k not in removed}
     parser = ConfigParser({"network_def": net_def})
     try:
         net = parser.get_parsed_content("network_def")

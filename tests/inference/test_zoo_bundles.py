@@ -411,6 +411,19 @@ def test_network_def_may_refer_to_top_level_values(tmp_path: Path) -> None:
         load_bundle(zoo_bundle(tmp_path / "code", {**config, "num_classes": "$1 + 1"}))
 
 
+def test_an_argument_monai_has_removed_is_dropped_for_older_bundles() -> None:
+    """swin_unetr_btcv_segmentation passes SwinUNETR's img_size, removed in MONAI 1.5."""
+    from inference.bundle import build_network
+
+    net = build_network({"network_def": {"_target_": "SwinUNETR", "spatial_dims": 3,
+                                         "img_size": 32, "in_channels": 1, "out_channels": 2,
+                                         "feature_size": 12}})
+    assert type(net).__name__ == "SwinUNETR"
+    with pytest.raises(BundleError, match="cannot build"):  # other unknown arguments still fail
+        build_network({"network_def": {"_target_": "SwinUNETR", "in_channels": 1,
+                                       "out_channels": 2, "feature_size": 12, "bogus": 1}})
+
+
 def _as_yaml(root: Path, text: str | None = None) -> Path:
     import yaml
 
