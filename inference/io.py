@@ -20,7 +20,7 @@ _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 def read_dicom_series(paths: Sequence[Path], *, max_voxels: int = MAX_VOXELS) -> Volume:
     """Stack the slices of one series, sorted along the slice normal, in modality units: single-
-    frame files, or one enhanced multi-frame file (Enhanced CT/MR: geometry per frame in its
+    frame files and/or enhanced multi-frame files (Enhanced CT/MR: geometry per frame in their
     functional groups). Every file must be a DICOM image of that series (the caller chose them)."""
     if not paths:
         raise InvalidVolumeError("no DICOM files given")
@@ -41,7 +41,7 @@ class _Slice:
     slope: float
     intercept: float
     path: Path
-    frame: int | None  # index in a multi-frame file; None for a single-frame file
+    frame: int | None  # index in a multi-frame file's pixels; None for a file of one frame
 
 
 def _frames(ds: Any) -> int:
@@ -90,24 +90,32 @@ def _slice(path: Path, frame: int | None, *sources: Any) -> _Slice:
         raise InvalidVolumeError(f"{where}: missing or malformed geometry tags ({exc})") from exc
 
 
+def _frames_of(path: Path, ds: Any) -> list[_Slice]:
+    """A file's slices: one per frame of an enhanced image (geometry in its per-frame and shared
+    functional groups), else the file itself."""
+    n = _frames(ds)
+    per_frame = getattr(ds, "PerFrameFunctionalGroupsSequence", None)
+    if per_frame is None:
+        if n > 1:
+            raise InvalidVolumeError(f"{Path(path).name}: {n} frames without per-frame "
+                                     "functional groups (no position for each frame)")
+        return [_slice(path, None, ds)]
+    if len(per_frame) != n:
+        raise InvalidVolumeError(f"{Path(path).name}: {n} frames but {len(per_frame)} "
+                                 "per-frame functional groups")
+    shared = (getattr(ds, "SharedFunctionalGroupsSequence", None) or [None])[0]
+    return [_slice(path, i if n > 1 else None, *(g for g in (item, shared, ds) if g is not None))
+            for i, item in enumerate(per_frame)]
+
+
 def _slices(headers: list[tuple[Path, Any]]) -> list[_Slice]:
-    if len(headers) == 1 and _frames(headers[0][1]) > 1:
-        path, ds = headers[0]
-        per_frame = list(getattr(ds, "PerFrameFunctionalGroupsSequence", []) or [])
-        if len(per_frame) != _frames(ds):
-            raise InvalidVolumeError(f"{Path(path).name}: {_frames(ds)} frames but "
-                                     f"{len(per_frame)} per-frame functional groups")
-        shared = (getattr(ds, "SharedFunctionalGroupsSequence", None) or [None])[0]
-        return [_slice(path, i, *(g for g in (item, shared, ds) if g is not None))
-                for i, item in enumerate(per_frame)]
     first_series = getattr(headers[0][1], "SeriesInstanceUID", None)
+    out: list[_Slice] = []
     for path, ds in headers:
-        if _frames(ds) > 1:
-            raise InvalidVolumeError(f"{Path(path).name}: a multi-frame image among other "
-                                     "files; a series is single-frame files or one multi-frame file")
         if getattr(ds, "SeriesInstanceUID", None) != first_series:
             raise InvalidVolumeError("files from more than one series")
-    return [_slice(path, None, ds) for path, ds in headers]
+        out += _frames_of(path, ds)
+    return out
 
 
 def _stack(headers: list[tuple[Path, Any]], max_voxels: int) -> Volume:
@@ -136,21 +144,24 @@ def _stack(headers: list[tuple[Path, Any]], max_voxels: int) -> Volume:
     else:
         dz = float(getattr(first, "SliceThickness", 1.0) or 1.0)
     arr = np.empty((len(slices), rows, cols), dtype=np.float32)
-    decoded: dict[Path, np.ndarray] = {}
-    for i, s in enumerate(slices):
-        if s.path not in decoded:
-            try:
-                decoded = {s.path: np.asarray(pydicom.dcmread(s.path).pixel_array)}
-            except Exception as exc:  # noqa: BLE001 - pixel decoders raise many types
-                raise InvalidVolumeError(f"{Path(s.path).name}: cannot decode pixel data "
-                                         f"({exc})") from exc
-        px = decoded[s.path] if s.frame is None else decoded[s.path][s.frame]
-        if px.shape != (rows, cols):
-            raise InvalidVolumeError(f"{Path(s.path).name}: pixel data is {px.shape}, not "
-                                     f"{rows}x{cols} (colour or multi-sample images are not "
-                                     "supported)")
-        np.multiply(px, s.slope, out=arr[i], casting="unsafe")
-        arr[i] += s.intercept
+    # file by file: each decoded once, its frames written to their places along the normal
+    by_file: dict[Path, list[tuple[int, _Slice]]] = {}
+    for k, s in enumerate(slices):
+        by_file.setdefault(s.path, []).append((k, s))
+    for path, items in by_file.items():
+        try:
+            pixels = np.asarray(pydicom.dcmread(path).pixel_array)
+        except Exception as exc:  # noqa: BLE001 - pixel decoders raise many types
+            raise InvalidVolumeError(f"{Path(path).name}: cannot decode pixel data ({exc})") from exc
+        for k, s in items:
+            px = pixels if s.frame is None else pixels[s.frame] if s.frame < len(pixels) else None
+            if px is None or px.shape != (rows, cols):
+                shape = "missing" if px is None else str(px.shape)
+                raise InvalidVolumeError(f"{Path(path).name}: pixel data is {shape}, not "
+                                         f"{rows}x{cols} (colour or multi-sample images are "
+                                         "not supported)")
+            np.multiply(px, s.slope, out=arr[k], casting="unsafe")
+            arr[k] += s.intercept
     dy, dx = slices[0].pixel_spacing
     origin = slices[0].position
     direction = np.stack([col_dir, row_dir, normal], axis=1)

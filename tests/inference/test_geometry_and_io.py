@@ -215,5 +215,21 @@ def test_enhanced_multiframe_without_frame_positions_is_refused(tmp_path: Path) 
     ds.save_as(enhanced)
     with pytest.raises(InvalidVolumeError, match="3 frames but 2 per-frame functional groups"):
         read_dicom_series([enhanced])
-    with pytest.raises(InvalidVolumeError, match="multi-frame image among other files"):
-        read_dicom_series([enhanced, *paths])
+    del ds.PerFrameFunctionalGroupsSequence  # e.g. a cine loop: no position per frame
+    ds.save_as(enhanced)
+    with pytest.raises(InvalidVolumeError, match="3 frames without per-frame functional groups"):
+        read_dicom_series([enhanced])
+    with pytest.raises(InvalidVolumeError, match="duplicate slice positions"):
+        read_dicom_series([_enhanced_ct(paths, tmp_path / "d.dcm", order=[0, 1, 2]), *paths])
+
+
+def test_a_series_split_into_enhanced_files_reads_as_one(tmp_path: Path) -> None:
+    """Scanners also write an enhanced series as several files, down to one frame each."""
+    paths = write_dicom_series(chest_ct(3, size=24, slices=5, n_lesions=1), tmp_path / "single",
+                               patient_id="P", patient_name="X")
+    expected = read_dicom_series(paths)
+    split = [_enhanced_ct(paths, tmp_path / "e1.dcm", order=[4, 0, 2]),
+             _enhanced_ct(paths, tmp_path / "e2.dcm", order=[3, 1])]
+    assert np.array_equal(read_dicom_series(split).array, expected.array)
+    each = [_enhanced_ct(paths, tmp_path / f"f{k}.dcm", order=[k]) for k in range(5)]
+    assert np.array_equal(read_dicom_series(each[::-1]).array, expected.array)
