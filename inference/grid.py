@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import torch
 import torch.nn.functional as F  # noqa: N812
 
@@ -124,10 +125,10 @@ class GridMap:
     shift: tuple[float, float, float]
     extent: bool  # MONAI Resized's grid (outer extent kept) rather than Spacingd's
 
-    def to_canonical(self, axis: int, j: np.ndarray) -> np.ndarray:
+    def to_canonical(self, axis: int, j: npt.ArrayLike) -> np.ndarray:
         return self.scale[axis] * np.asarray(j, dtype=np.float64) + self.shift[axis]
 
-    def to_model(self, axis: int, i: np.ndarray) -> np.ndarray:
+    def to_model(self, axis: int, i: npt.ArrayLike) -> np.ndarray:
         return (np.asarray(i, dtype=np.float64) - self.shift[axis]) / self.scale[axis]
 
     def model_spacing(self, spacing: tuple[float, ...]) -> tuple[float, float, float]:
@@ -233,8 +234,8 @@ def coarse_to_fine_slices(box: tuple[slice, slice, slice],
     out = []
     for axis, sl in enumerate(box):
         # canonical j uses model floor(src) and floor(src)+1, src = to_model(j), increasing
-        lo = int(np.floor(grid.to_canonical(axis, np.asarray(sl.start - 1.0))))
-        hi = int(np.ceil(grid.to_canonical(axis, np.asarray(float(sl.stop))))) + 1
+        lo = int(np.floor(grid.to_canonical(axis, sl.start - 1)))
+        hi = int(np.ceil(grid.to_canonical(axis, sl.stop))) + 1
         out.append(slice(max(lo, 0), min(hi, grid.canon_shape[axis])))
     return out[0], out[1], out[2]
 

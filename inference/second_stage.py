@@ -184,7 +184,7 @@ def mark_second_stage(candidates: list[Candidate], label: np.ndarray, centres: l
     stage centre, given on the model grid."""
     by_label = {c.label: c for c in candidates}
     for centre in centres:
-        idx = tuple(min(max(int(round(float(grid.to_canonical(axis, np.asarray(float(v)))))), 0), n - 1)
+        idx = tuple(min(max(int(np.round(grid.to_canonical(axis, v))), 0), n - 1)
                     for axis, (v, n) in enumerate(zip(centre, label.shape, strict=True)))
         hit = by_label.get(int(label[idx]))
         if hit is not None:

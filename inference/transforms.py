@@ -34,8 +34,12 @@ class Prepared:
     label: torch.Tensor | None  # (1, z, y, x) float32 binary foreground, same grid
     canonical: Volume  # the input as canonical views (original resolution)
     reorientation: Reorientation
-    spacing: tuple[float, float, float]  # actual (z, y, x) spacing of the target grid
     grid: GridMap  # where the target grid's voxels sit on the canonical one
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Actual (z, y, x) spacing of the target grid."""
+        return self.grid.model_spacing(self.canonical.spacing)
 
 
 def _to_output_range(t: torch.Tensor, cfg: dict[str, Any], clip: bool) -> torch.Tensor:
@@ -119,7 +123,7 @@ def prepare(volume: Volume, params: dict[str, Any], label: np.ndarray | None = N
         # Linear resample of the binary mask then 0.5: matches how inference thresholds.
         fg = resample_to_model(ro.apply(np.asarray(label) > 0).astype(np.float32), grid)
         lab = (fg >= 0.5).float()[None]
-    return Prepared(img, lab, canon, ro, grid.model_spacing(canon.spacing), grid)
+    return Prepared(img, lab, canon, ro, grid)
 
 
 def model_grid(canon: Volume, params: dict[str, Any]) -> GridMap:

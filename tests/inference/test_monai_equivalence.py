@@ -109,7 +109,7 @@ def test_spacing_grid_and_its_inverse_equal_monai_spacingd(orientation: str, axc
     first = [0, 0, 0]  # the model's voxel (0, 0, 0) on the canonical-order grid
     for model_axis, c in enumerate(axes.perm):
         first[c] = prep.image.shape[1 + c] - 1 if axes.flip[model_axis] else 0
-    canon_index = [float(prep.grid.to_canonical(c, np.asarray(float(first[c])))) for c in range(3)]
+    canon_index = [float(prep.grid.to_canonical(c, first[c])) for c in range(3)]
     canon, ro = canonical(vol)
     assert np.allclose(grid[:3, 3], canon.voxel_to_mm((canon_index[0], canon_index[1],
                                                        canon_index[2])), atol=1e-6)
