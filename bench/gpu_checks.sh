@@ -37,7 +37,7 @@ want inference && step inference 100 $PY bench/inference.py --repeat 3
 want inference_plain && NODUS_CHANNELS_LAST=0 step inference_plain 100 $PY bench/inference.py --repeat 3
 want inference_sw4 && step inference_sw4 80 $PY bench/inference.py --repeat 3 --sw-batch-size 4
 want training && step training 100 $PY bench/training.py --epochs 20
-want pytest && step pytest 180 $PY -m pytest tests/inference tests/training -q -ra -p no:cacheprovider \
+want pytest && step pytest ${PYTEST_CAP:-180} $PY -m pytest tests/inference tests/training -q -ra -p no:cacheprovider \
   -o addopts= --durations=5
 want pytest_second_stage && step pytest_second_stage 150 $PY -m pytest -q -ra -p no:cacheprovider \
   -o addopts= --durations=5 tests/inference/test_second_stage.py tests/inference/test_run_inference.py \

@@ -30,6 +30,19 @@ class World:
 
 
 @pytest.fixture
+def float32_cpu(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """CPU inference and training in float32 whatever the CPU: tests that compare Nodus's
+    output with a plain float32 computation would otherwise see bfloat16 rounding (~1e-3) on
+    CPUs with native bfloat16."""
+    from inference.engine import cpu_bf16
+
+    monkeypatch.setenv("NODUS_CPU_BF16", "0")
+    cpu_bf16.cache_clear()
+    yield
+    cpu_bf16.cache_clear()  # the next call sees the restored environment
+
+
+@pytest.fixture
 def world(db: None) -> World:
     """One project (`demo`), one other project (`other`), a study/series/task in each, and a user
     for every role of the permission matrix."""

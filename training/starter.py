@@ -106,6 +106,38 @@ SPECS = {
 TRAIN_SEED0, EVAL_SEED0 = 1000, 900000
 
 
+class Pace:
+    """Every tenth of the epochs, how long the network has trained and how long it will
+    still take at this pace: the time depends on the CPU class (a 2-core AVX2 VM runs the
+    chest recipe 3-4x slower than one with AVX-512), so a run says so early."""
+
+    def __init__(self, epochs: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.epochs, self.clock = epochs, clock
+        self.every = max(epochs // 10, 1)
+        self.t0: float | None = None
+        self.epoch = -1
+
+    def line(self, p: Progress) -> str | None:
+        """Called with every progress report; a line when an epoch on the tenths has ended
+        (seen as the first report of the next epoch)."""
+        if self.t0 is None:
+            self.t0 = self.clock()
+        if p.epoch == self.epoch:
+            return None
+        self.epoch, done = p.epoch, p.epoch  # epochs finished before this one
+        if done == 0 or done % self.every:
+            return None
+        elapsed = self.clock() - self.t0
+        left = elapsed / done * (self.epochs - done)
+        return (f"network: {done}/{self.epochs} epochs in {_mmss(elapsed)}, "
+                f"~{_mmss(left)} left at this pace")
+
+
+def _mmss(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s"
+
+
 def phantom_case(ph: Phantom, case_id: str) -> Case:
     vol = Volume(array=ph.image.astype(np.float32), spacing=ph.spacing, origin=ph.origin)
     return Case(case_id=case_id, patient_id=case_id, volume=vol, label=ph.label,
@@ -202,9 +234,14 @@ def train_starter(kind: str, out: Path, *, minutes: float | None = None,
         config = replace(spec.recipe, max_epochs=epochs, max_minutes=minutes,
                          val_fraction=val_fraction, seed=seed)
 
+        pace = Pace(epochs)
+
         def report(p: Progress) -> None:
             if p.val is not None:
                 log(f"epoch {p.epoch} it {p.iteration} loss {p.loss:.4f} val {p.val}")
+            line = pace.line(p)
+            if line:
+                log(line)
 
         result = finetune(init, cases, config, work / "run", on_progress=report,
                           parent_version=None, command=command)

@@ -157,6 +157,39 @@ def test_foreground_probability_matches_softmax_or_sigmoid_and_reuses_the_logits
     assert (prob.untyped_storage().data_ptr() == before) == (channels <= 2)
 
 
+def test_the_cpu_is_named_with_its_widest_vector_instructions(monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    from inference import engine
+
+    info = ("processor\t: 0\nmodel name\t: AMD EPYC\n"
+            "flags\t\t: fpu sse2 avx avx2 fma avx512f avx512_bf16 avx512vl\n")
+    assert engine.cpu_vector_isa(info) == "avx512_bf16"
+    assert engine.cpu_vector_isa(info.replace(" avx512f avx512_bf16", "")) == "avx2"
+    assert engine.cpu_vector_isa("model name\t: M2\n") == ""
+    monkeypatch.setattr(engine, "_cpuinfo", lambda: info)
+    assert engine.cpu_name() == "AMD EPYC (avx512_bf16)"
+    monkeypatch.setattr(engine, "_cpuinfo", lambda: "")
+    assert engine.cpu_name()  # what platform knows, never empty
+
+
+def test_results_reach_the_host_as_a_view_on_cpu() -> None:
+    from inference.engine import to_host
+
+    t = torch.rand(3, 4, 5)
+    arr = to_host(t)
+    assert np.shares_memory(arr, t.numpy()) and np.array_equal(arr, t.numpy())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (bench/gpu_checks.sh)")
+def test_cuda_results_reach_the_host_through_page_locked_memory() -> None:
+    from inference.engine import to_host
+
+    t = torch.rand(7, 33, 65, device="cuda")
+    arr = to_host(t)
+    assert arr.dtype == np.float32 and np.array_equal(arr, t.cpu().numpy())
+    assert torch.from_numpy(arr).is_pinned()
+
+
 def test_fast_layout_converts_3d_weights_on_cpu_and_cuda_only_and_keeps_the_output(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NODUS_CHANNELS_LAST", raising=False)

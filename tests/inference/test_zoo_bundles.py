@@ -132,7 +132,7 @@ def _volume() -> Volume:
 
 
 def test_the_network_sees_monai_orientationd_output_and_the_map_comes_back(
-        tmp_path: Path) -> None:
+        tmp_path: Path, float32_cpu: None) -> None:
     """MONAI's own pipeline on the same scan (Orientationd RAS, Spacingd to the zoo pixdim,
     ScaleIntensityRanged) is exactly what the network gets, and its sliding-window probability
     maps back to Nodus's canonical grid."""
@@ -298,7 +298,8 @@ def three_class_bundle(root: Path, channel_def: dict[str, str] | None,
     return write_bundle(root, metadata=meta, config=config, state_dict=net.state_dict())
 
 
-def test_a_multi_class_zoo_network_gives_its_lesion_channel(tmp_path: Path) -> None:
+def test_a_multi_class_zoo_network_gives_its_lesion_channel(tmp_path: Path,
+                                                             float32_cpu: None) -> None:
     bundle = load_bundle(three_class_bundle(
         tmp_path / "p", {"0": "background", "1": "pancreas", "2": "pancreatic tumor"}))
     assert bundle.params["foreground_channels"] == [2]
@@ -374,7 +375,8 @@ def test_the_voxel_limit_shrinks_with_the_number_of_output_classes(tmp_path: Pat
         run_inference(three, vol, max_voxels=limit)
 
 
-def test_a_multi_label_sigmoid_network_is_read_through_its_sigmoid(tmp_path: Path) -> None:
+def test_a_multi_label_sigmoid_network_is_read_through_its_sigmoid(tmp_path: Path,
+                                                                  float32_cpu: None) -> None:
     from inference.errors import InferenceError
 
     sigmoid_post = {"postprocessing": {"_target_": "Compose", "transforms": [

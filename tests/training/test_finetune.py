@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -95,16 +94,6 @@ def test_resume_after_interruption_matches_uninterrupted_run(base: Path, cases: 
     a = load_bundle(full.bundle_dir).state_dict
     b = load_bundle(resumed.bundle_dir).state_dict
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
-
-
-@pytest.fixture
-def float32_cpu(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    from inference.engine import cpu_bf16
-
-    monkeypatch.setenv("NODUS_CPU_BF16", "0")
-    cpu_bf16.cache_clear()
-    yield
-    cpu_bf16.cache_clear()  # the next call sees the restored environment
 
 
 def test_compiled_training_matches_eager(base: Path, cases: list[Case], tmp_path: Path,

@@ -81,3 +81,23 @@ def test_committed_recipe_ran_within_the_training_budget(kind: str) -> None:
     # the documented command, as README and BENCHMARKS give it
     out = f"inference/bundles/{SPECS[kind].name}"
     assert meta["command"] == f"python -m training starter --kind {kind} --out {out}"
+
+
+def test_a_starter_run_reports_its_pace_every_tenth_of_the_epochs() -> None:
+    from training.finetune import Progress
+    from training.starter import Pace
+
+    now = [100.0]
+    pace = Pace(40, clock=lambda: now[0])
+    lines = []
+    for epoch in range(40):
+        for it in range(3):  # three iterations an epoch, 1.5 s each, then the epoch's report
+            line = pace.line(Progress(epoch * 3 + it + 1, epoch, 0.5, 1e-3, None))
+            lines += [line] if line else []
+            now[0] += 1.5
+        line = pace.line(Progress(epoch * 3 + 3, epoch, 0.5, 1e-3, None))
+        lines += [line] if line else []
+    assert len(lines) == 9  # after epochs 4, 8, ..., 36 (the last tenth ends the run)
+    # 4 epochs of 4.5 s, timed from the first report, extrapolated to the other 36
+    assert lines[0] == "network: 4/40 epochs in 0m18s, ~2m42s left at this pace"
+    assert lines[-1] == "network: 36/40 epochs in 2m42s, ~0m18s left at this pace"
