@@ -1,4 +1,4 @@
-"""`python -m training {phantoms,train,evaluate,second-stage,starter}`."""
+"""`python -m training {phantoms,train,evaluate,second-stage,starter,compare}`."""
 
 from __future__ import annotations
 

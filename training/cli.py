@@ -1,4 +1,4 @@
-"""`python -m training train|evaluate|second-stage|starter`."""
+"""`python -m training train|evaluate|second-stage|starter|compare`."""
 
 from __future__ import annotations
 
@@ -50,6 +50,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="keep the network of the starter bundle at OUT, (re)train only the "
                         "recipe's second stage on the same phantoms and re-score it")
     s.set_defaults(func=_starter)
+
+    c = sub.add_parser("compare", help="whether two bundles hold the same model (exit 0) or "
+                       "differ (exit 1), and where: settings, weights, held-out figures")
+    c.add_argument("a", type=Path)
+    c.add_argument("b", type=Path)
+    c.set_defaults(func=_compare)
 
 
 def _command() -> str:
@@ -110,3 +116,11 @@ def _starter(args: argparse.Namespace) -> int:
                   n_eval=args.n_eval, seed=args.seed, command=_command(),
                   log=lambda m: print(m, flush=True))
     return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import compare_bundles
+
+    report = compare_bundles(args.a, args.b)
+    print(json.dumps(report, indent=2))
+    return 0 if report["identical"] else 1
