@@ -19,6 +19,9 @@ from inference.bundle import Bundle, load_bundle
 # Settings that change what a bundle computes: its networks and the parameters read from
 # inference.json (metadata, which records times and the command, may differ freely).
 _CONFIG_KEYS = ("network_def", "second_stage")
+# The headline held-out figures a starter's metadata records, shown side by side.
+_SUMMARY = ("dice", "sensitivity", "fp_per_scan", "sensitivity_at_1fp", "cpm", "n_cases",
+            "n_lesions", "eval_seeds")
 
 
 @dataclass
@@ -51,10 +54,6 @@ def compare_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> W
 
 def _stage_weights(bundle: Bundle) -> dict[str, torch.Tensor] | None:
     return None if bundle.second_stage is None else bundle.second_stage.state_dict
-
-
-_SUMMARY = ("dice", "sensitivity", "fp_per_scan", "sensitivity_at_1fp", "cpm", "n_cases",
-            "n_lesions", "eval_seeds")
 
 
 def _held_out(bundle: Bundle) -> dict[str, Any] | None:

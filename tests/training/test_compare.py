@@ -79,3 +79,16 @@ def test_a_missing_bundle_is_an_error_not_a_difference(tmp_path: Path,
     a = make_bundle(tmp_path / "a")
     assert main(["compare", str(a), str(tmp_path / "nope")]) == 2
     assert "BundleError" in capsys.readouterr().err
+
+
+def test_second_stages_are_compared_too() -> None:
+    bundles = Path(__file__).resolve().parents[2] / "inference" / "bundles"
+    chest, brain = bundles / "chest-ct-nodules", bundles / "brain-mr-lesions"
+    same = compare_bundles(chest, chest)
+    assert same["identical"] and same["second_stage"]["identical"]
+    stage = load_bundle(chest).second_stage
+    assert stage is not None and same["second_stage"]["tensors"] == len(stage.state_dict)
+    assert same["held_out"]["a"]["n_cases"] == 10 and "froc" not in same["held_out"]["a"]
+    other = compare_bundles(chest, brain)
+    assert other["second_stage"] == {"only_in": "a", "identical": False}
+    assert not other["identical"] and "network_def" in other["settings_differing"]
