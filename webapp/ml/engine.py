@@ -112,14 +112,25 @@ def validate_uploaded(*, model_version_id: int) -> None:
 # --- series → volume --------------------------------------------------------------------------
 
 
+MULTI_FRAME_REFUSAL = (
+    "the series stores its slices in multi-frame instances (e.g. Enhanced CT/MR): the viewer lays "
+    "out single-frame series only, so a label of it could land on the wrong slices; "
+    "`python -m inference run` reads such a series outside the web app"
+)
+
+
 def read_series_volume(*, series_id: int) -> Volume:
-    keys = list(
+    rows = list(
         Instance.objects.filter(series_id=series_id)
         .order_by("slice_position", "instance_number", "id")
-        .values_list("storage_key", flat=True)
+        .values_list("storage_key", "number_of_frames")
     )
-    if not keys:
+    if not rows:
         raise InferenceError("the series has no instances")
+    # inference.io sorts frames along the slice normal, the viewer keeps each file's frame order
+    if any((frames or 1) > 1 for _key, frames in rows):
+        raise InferenceError(MULTI_FRAME_REFUSAL)
+    keys = [key for key, _frames in rows]
     storage = get_storage()
     with ExitStack() as stack:
         paths = [stack.enter_context(storage.local_copy(k)) for k in keys]
@@ -248,7 +259,11 @@ def dataset_cases(run: TrainingRun) -> list[Any]:
     cases: list[Any] = []
     for item in run.dataset:
         revision = LabelRevision.objects.get(pk=item["revision"])
-        volume = read_series_volume(series_id=item["series"])
+        try:
+            volume = read_series_volume(series_id=item["series"])
+        except InferenceError as exc:
+            log.warning("revision %s skipped: %s", revision.pk, exc)
+            continue
         label = revision_label(revision=revision)
         if label.shape != volume.array.shape:
             log.warning("revision %s does not match its series grid; skipped", revision.pk)

@@ -104,6 +104,35 @@ def test_failed_job_shows_its_reason_and_can_be_retried(world: Any) -> None:
     assert r.status_code == 202 and r.json()["state"] == "queued"
 
 
+def test_a_multi_frame_series_is_refused_with_its_reason_not_misplaced(world: Any) -> None:
+    """The viewer lays out single-frame series only: a label of a multi-frame (Enhanced CT/MR)
+    series would be drawn on slices in another order, so pre-annotation refuses it, and a
+    training run leaves its reviewed label out."""
+    from inference.errors import InferenceError
+    from tests.factories import InstanceFactory, make_revision
+    from tests.webapp.ml.helpers import register_bundle
+    from webapp.ml.engine import MULTI_FRAME_REFUSAL, dataset_cases, execute_job, read_series_volume
+    from webapp.ml.models import TrainingRun
+    from webapp.ml.services import request_preannotation
+
+    series = world["series"]
+    InstanceFactory(series=series, slice_position=0.0)
+    InstanceFactory(series=series, slice_position=2.0, number_of_frames=3, stored_file=False)
+    with pytest.raises(InferenceError, match="multi-frame"):
+        read_series_volume(series_id=series.pk)
+    register_bundle(project=world["project"])
+    job = request_preannotation(series=series, requested_by=world.users["annotator"])
+    assert job is not None
+    execute_job(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.state == "failed" and job.error == MULTI_FRAME_REFUSAL
+    assert job.result_revision_id is None
+    rev = make_revision(task=world["task"])
+    run = TrainingRun(dataset=[{"revision": rev.pk, "series": series.pk, "task": world["task"].pk}],
+                      config={})
+    assert dataset_cases(run) == []  # left out of training, not a failed run
+
+
 def test_complete_job_stores_which_detector_proposed_each_finding(world: Any) -> None:
     """The detector comes from the candidate (Candidate.to_dict()); a candidate of an older bundle
     has none, and an unknown or malformed one is not stored (a bundle's output is not trusted)."""
