@@ -86,8 +86,7 @@ def cpu_bf16() -> bool:
     forced = os.environ.get("NODUS_CPU_BF16", "").strip()
     if forced in ("0", "1"):
         return forced == "1"
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", _cpuinfo())) and \
-        torch.backends.mkldnn.is_available()
+    return cpu_vector_isa() in ("amx_bf16", "avx512_bf16") and torch.backends.mkldnn.is_available()
 
 
 def _cpuinfo() -> str:

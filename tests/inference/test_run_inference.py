@@ -168,6 +168,14 @@ def test_the_cpu_is_named_with_its_widest_vector_instructions(monkeypatch: pytes
     assert engine.cpu_vector_isa("model name\t: M2\n") == ""
     monkeypatch.setattr(engine, "_cpuinfo", lambda: info)
     assert engine.cpu_name() == "AMD EPYC (avx512_bf16)"
+    monkeypatch.delenv("NODUS_CPU_BF16", raising=False)  # the same flags decide the precision
+    for flags, native in ((info, True), (info.replace(" avx512_bf16", ""), False)):
+        monkeypatch.setattr(engine, "_cpuinfo", lambda flags=flags: flags)
+        engine.cpu_bf16.cache_clear()
+        try:
+            assert engine.cpu_bf16() is (native and torch.backends.mkldnn.is_available())
+        finally:
+            engine.cpu_bf16.cache_clear()
     monkeypatch.setattr(engine, "_cpuinfo", lambda: "")
     assert engine.cpu_name()  # what platform knows, never empty
 
