@@ -112,6 +112,10 @@ def validate_uploaded(*, model_version_id: int) -> None:
 # --- series → volume --------------------------------------------------------------------------
 
 
+class MultiFrameSeries(InferenceError):
+    """A series the viewer cannot lay out as the model reads it: refused, not misplaced."""
+
+
 MULTI_FRAME_REFUSAL = (
     "the series stores its slices in multi-frame instances (e.g. Enhanced CT/MR): the viewer lays "
     "out single-frame series only, so a label of it could land on the wrong slices; "
@@ -129,7 +133,7 @@ def read_series_volume(*, series_id: int) -> Volume:
         raise InferenceError("the series has no instances")
     # inference.io sorts frames along the slice normal, the viewer keeps each file's frame order
     if any((frames or 1) > 1 for _key, frames in rows):
-        raise InferenceError(MULTI_FRAME_REFUSAL)
+        raise MultiFrameSeries(MULTI_FRAME_REFUSAL)
     keys = [key for key, _frames in rows]
     storage = get_storage()
     with ExitStack() as stack:
@@ -261,7 +265,7 @@ def dataset_cases(run: TrainingRun) -> list[Any]:
         revision = LabelRevision.objects.get(pk=item["revision"])
         try:
             volume = read_series_volume(series_id=item["series"])
-        except InferenceError as exc:
+        except MultiFrameSeries as exc:  # other read errors fail the run, as before
             log.warning("revision %s skipped: %s", revision.pk, exc)
             continue
         label = revision_label(revision=revision)
