@@ -182,6 +182,31 @@ def test_healthz_reports_every_component() -> None:
 
 
 @pytest.mark.django_db
+def test_healthz_does_not_depend_on_the_shared_layer_s_event_loop() -> None:
+    """The process-wide channel layer keeps asyncio state bound to the loop that used it (here
+    channels_redis's receive lock, left held in another loop as a cancelled websocket receive
+    left it in CI): the probe must still report the layer's own health, not that state."""
+    import asyncio
+
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    loop = asyncio.new_event_loop()
+    # a receive left waiting in another loop (as a websocket test's consumer can leave it)
+    channel = loop.run_until_complete(layer.new_channel())
+    waiting = loop.create_task(layer.receive(channel))
+    loop.run_until_complete(asyncio.sleep(0.2))
+    try:
+        r = APIClient().get("/healthz")
+        assert r.status_code == 200, r.content
+        assert r.json()["channel_layer"] == {"ok": True}
+    finally:
+        waiting.cancel()
+        loop.run_until_complete(asyncio.gather(waiting, return_exceptions=True))
+        loop.close()
+
+
+@pytest.mark.django_db
 def test_annotator_sees_only_assigned_tasks(world: Any) -> None:
     ids = {t["id"] for t in client_as(world.users["assignee"]).get("/api/v1/tasks/").json()["results"]}
     assert ids == {world["task"].pk}

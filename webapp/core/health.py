@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
@@ -26,12 +27,24 @@ def _broker() -> dict[str, Any]:
 
 
 def _channel_layer() -> dict[str, Any]:
-    layer = get_channel_layer()
-    if layer is None:
+    """A round trip through a layer of its own: the process-wide one keeps asyncio state bound
+    to the event loop that last received on it (channels_redis's receive lock and loop), so a
+    probe through it can fail while the layer itself is fine."""
+    if DEFAULT_CHANNEL_LAYER not in channel_layers.configs:
         return {"ok": False, "error": "no channel layer configured"}
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.send)(channel, {"type": "health.ping"})
-    msg = async_to_sync(layer.receive)(channel)
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+
+    async def ping() -> dict[str, Any]:
+        try:
+            channel = await layer.new_channel()
+            await layer.send(channel, {"type": "health.ping"})
+            return dict(await asyncio.wait_for(layer.receive(channel), timeout=5))
+        finally:
+            close = getattr(layer, "close_pools", None)  # Redis connections of this probe
+            if close is not None:
+                await close()
+
+    msg = async_to_sync(ping)()
     return {"ok": msg.get("type") == "health.ping"}
 
 
